@@ -1,0 +1,3 @@
+from pixforge.cli import main
+
+main()

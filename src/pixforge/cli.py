@@ -1,0 +1,165 @@
+"""The ``pixforge`` command: a thin shell over the Python API, nothing else."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Paired image-to-image translation with conditional GANs (pix2pix).")
+export_app = typer.Typer(no_args_is_help=True, help="Export a trained generator to other runtimes.")
+app.add_typer(export_app, name="export")
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    _state["debug"] = debug
+
+
+def _parse_set(pairs: list[str]) -> dict[str, Any]:
+    """``train.max_steps=200`` -> {"train": {"max_steps": 200}} (values parsed as YAML scalars)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set '{pair}': expected SECTION.FIELD=VALUE, e.g. train.max_steps=200")
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return out
+
+
+@app.command()
+def train(
+    config: Annotated[str | None, typer.Option("--config", "-c", help="YAML file or preset name.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Dataset folder (overrides data.root).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<name>).")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue this run directory exactly.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: train.max_steps=200.")] = None,
+) -> None:
+    """Train a model; ``--resume RUN_DIR`` continues from its latest checkpoint."""
+    from pixforge.config import load_config
+    from pixforge.train.loop import train as run_training
+
+    overrides = _parse_set(set_ or [])
+    if data is not None:
+        overrides.setdefault("data", {})["root"] = str(data)
+    if resume is not None:
+        if not (resume / "config.yaml").is_file():
+            raise ValueError(f"{resume}: not a run directory (no config.yaml to resume from)")
+        cfg = load_config(resume / "config.yaml", overrides)
+        run_dir = resume
+    elif config is None:
+        raise ValueError("train: give --config FILE (or a preset name) or --resume RUN_DIR")
+    else:
+        cfg = load_config(config, overrides)
+        run_dir = out or Path("runs") / cfg.name
+        if (run_dir / "checkpoints" / "latest.safetensors").exists():
+            raise ValueError(f"{run_dir}: already holds a run; use --resume {run_dir} or another --out")
+    if cfg.data.root is None:
+        raise ValueError("data.root: no dataset folder; pass --data DIR or set data.root in the config")
+    result = run_training(cfg, run_dir, resume=resume is not None)
+    typer.echo(f"trained {result.step} steps; checkpoint {result.checkpoint}")
+
+
+@app.command()
+def translate(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Run directory or checkpoint file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the PNG outputs.")],
+    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    device: str = "auto",
+    precision: Annotated[str, typer.Option(help="fp32 or bf16.")] = "fp32",
+    channels_last: bool = False,
+    skip_bad: Annotated[bool, typer.Option(help="Skip unreadable inputs instead of stopping.")] = False,
+    paper_test_mode: Annotated[bool, typer.Option(help="Batch statistics and dropout on, as the paper.")] = False,
+) -> None:
+    """Translate images to ``OUT/<name>.png`` at each input's own size (inputs are never overwritten)."""
+    from rich.progress import Progress
+
+    from pixforge.infer.files import expand_inputs, translate_files
+    from pixforge.infer.translator import Translator
+
+    translator = Translator.from_pretrained(model, device=device, precision=precision,
+                                            channels_last=channels_last, paper_test_mode=paper_test_mode)
+    files = expand_inputs(inputs)
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("translate", total=len(files))
+        report = translate_files(translator, files, out, batch_size=batch_size, skip_bad=skip_bad,
+                                 on_done=lambda n: bar.advance(task, n))
+    for path, reason in report.failed:
+        typer.echo(f"skipped {reason}", err=True)
+    typer.echo(f"wrote {len(report.written)} images to {out}" +
+               (f" ({len(report.failed)} skipped)" if report.failed else ""))
+
+
+@app.command("import-reference")
+def import_reference(
+    folder: Annotated[Path, typer.Argument(help="Reference checkpoint folder (latest_net_G.pth, train_opt.txt).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")],
+    epoch: Annotated[str, typer.Option(help="Which checkpoint: latest or an epoch number.")] = "latest",
+) -> None:
+    """Convert a pytorch-CycleGAN-and-pix2pix checkpoint into a pixforge run directory."""
+    from pixforge.compat.reference import import_reference_run
+
+    path = import_reference_run(folder, out, epoch)
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where data, run and results page go.")] = Path("results"),
+    steps: Annotated[int | None, typer.Option(min=1, help="Training steps (default: the demo preset's).")] = None,
+) -> None:
+    """Train briefly on a procedural dataset made in code (offline) and write OUT/index.html."""
+    from pixforge.demo import run_demo
+
+    page = run_demo(out, steps=steps)
+    typer.echo(f"results page: {page}")
+
+
+@app.command()
+def presets() -> None:
+    """List the presets shipped with pixforge."""
+    from pixforge.config import list_presets
+
+    for name in list_presets():
+        typer.echo(name)
+
+
+def main() -> None:
+    """Entry point: known errors become one line on stderr and a non-zero exit code."""
+    try:
+        app(standalone_mode=False)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as err:
+        import click
+
+        if isinstance(err, click.exceptions.Exit):
+            sys.exit(err.exit_code)
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        if isinstance(err, click.exceptions.Abort):
+            sys.exit(1)
+        if _state["debug"]:
+            raise
+        text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        message = text.splitlines()[0] if text else err.__class__.__name__
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Typed configuration: one YAML file drives the CLI, the Python API and the tests.
+
+Defaults are the pix2pix paper's (Isola et al., CVPR 2017) as the reference implementation
+(pytorch-CycleGAN-and-pix2pix, ``options/*.py``) sets them; each field says where it comes from.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Direction = Literal["AtoB", "BtoA"]
+Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
+Precision = Literal["fp32", "bf16", "fp16"]
+
+
+class ConfigError(ValueError):
+    """A config file or field is wrong; the message names it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    root: Path | None = None
+    """Dataset folder holding ``train/`` and ``val/`` (aligned A|B files or ``A/`` + ``B/`` folders)."""
+    layout: Literal["aligned", "folders"] = "aligned"
+    """``aligned``: one file holds A|B side by side (reference ``--dataset_mode aligned``)."""
+    train_split: str = "train"
+    val_split: str | None = "val"
+    direction: Direction = "AtoB"
+    preprocess: Preprocess = "resize_and_crop"
+    load_size: int = Field(286, gt=0)
+    """Reference ``--load_size 286``: resize before the random 256 crop (paper's jitter)."""
+    crop_size: int = Field(256, gt=0)
+    flip: bool = True
+    """Random horizontal flip while training (reference default; never at inference)."""
+    input_nc: int = Field(3, ge=1)
+    output_nc: int = Field(3, ge=1)
+    skip_bad: bool = False
+    """Skip (and count) files that cannot be decoded instead of stopping with an error."""
+    max_pixels: int = Field(89_478_485, gt=0)
+    """Refuse larger images (decompression bombs); Pillow's own default limit."""
+    max_items: int | None = Field(None, gt=0)
+    cache: bool = True
+    """Keep decoded, resized images in memory instead of decoding JPEGs every step."""
+    num_workers: int | None = Field(None, ge=0)
+    """Data-loader processes; ``None`` sizes them to the cores (0 on a 2-core machine)."""
+
+
+class ModelConfig(_Section):
+    kind: str = "pix2pix"
+    """The training recipe (a registered model class); pix2pix now, CycleGAN later."""
+    generator: str = "unet_256"
+    """A registered generator name: ``unet_<size>``, ``resnet_6blocks``, ``resnet_9blocks``."""
+    discriminator: str = "patchgan"
+    """``patchgan`` (70x70 with ``n_layers_d=3``) or ``pixel``."""
+    ngf: int = Field(64, gt=0)
+    ndf: int = Field(64, gt=0)
+    n_layers_d: int = Field(3, ge=1)
+    norm: Literal["batch", "instance", "none"] = "batch"
+    dropout: bool = True
+    """Dropout 0.5 in the U-Net decoder / ResNet blocks (paper's noise source)."""
+    init_gain: float = Field(0.02, gt=0)
+
+
+class LossConfig(_Section):
+    gan_mode: Literal["vanilla", "lsgan", "hinge", "wgangp"] = "vanilla"
+    lambda_l1: float = Field(100.0, ge=0)
+    lambda_gp: float = Field(10.0, ge=0)
+    """WGAN-GP gradient-penalty weight (Gulrajani et al. 2017)."""
+
+
+class TrainConfig(_Section):
+    batch_size: int = Field(1, gt=0)
+    """Per process. The paper uses 1; for batch B scale lr by B**0.5 as a starting point."""
+    lr: float = Field(2e-4, gt=0)
+    beta1: float = Field(0.5, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    n_epochs: int = Field(100, ge=0)
+    """Epochs at the initial learning rate (reference ``--n_epochs``)."""
+    n_epochs_decay: int = Field(100, ge=0)
+    """Epochs of linear decay to zero afterwards (reference ``--n_epochs_decay``)."""
+    max_steps: int | None = Field(None, gt=0)
+    """Stop after this many optimiser steps (overrides the epoch count)."""
+    pool_size: int = Field(0, ge=0)
+    """Image pool of past fakes for D (reference uses 0 for pix2pix)."""
+    seed: int = 0
+    device: str = "auto"
+    """``auto`` picks cuda, then mps, then cpu."""
+    precision: Precision = "fp32"
+    channels_last: bool = False
+    deterministic: bool = False
+    """Deterministic algorithms: bit-exact resume on CPU at some cost in speed."""
+    sync_batchnorm: bool = False
+    """Under DDP, convert BatchNorm to SyncBatchNorm (GPU only)."""
+    log_every: int = Field(10, gt=0)
+    sample_every: int = Field(500, gt=0)
+    checkpoint_every: int = Field(1000, gt=0)
+    val_every: int | None = Field(None, gt=0)
+    keep_checkpoints: int = Field(2, ge=1)
+    """How many step checkpoints to keep on disk (the newest)."""
+
+
+class Config(_Section):
+    name: str = "pix2pix"
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    loss: LossConfig = LossConfig()
+    train: TrainConfig = TrainConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_plain_word(cls, v: str) -> str:
+        if not v or "/" in v or v.startswith("."):
+            raise ValueError("must be a plain name (no '/' and not starting with '.')")
+        return v
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "<root>"
+    return f"{source}: field '{field}': {first['msg']}"
+
+
+def config_from_dict(data: dict[str, Any], source: str = "config") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, source)) from None
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read a YAML config; ``preset:NAME`` or a bare preset name loads a shipped preset."""
+    text, source = _read_config_text(path)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: not valid YAML ({err.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections (model, data, loss, train)")
+    return config_from_dict(deep_merge(data, overrides or {}), source)
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def list_presets() -> list[str]:
+    folder = resources.files("pixforge") / "presets"
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_config_text(path: str | Path) -> tuple[str, str]:
+    name = str(path)
+    preset = name.removeprefix("preset:")
+    if name.startswith("preset:") or (not Path(name).exists() and preset in list_presets()):
+        if preset not in list_presets():
+            raise ConfigError(f"preset '{preset}': unknown; available: {', '.join(list_presets())}")
+        return (resources.files("pixforge") / "presets" / f"{preset}.yaml").read_text(), f"preset:{preset}"
+    p = Path(name)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found (or give a preset: {', '.join(list_presets())})")
+    return p.read_text(), str(p)

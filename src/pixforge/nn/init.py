@@ -1,0 +1,20 @@
+"""Weight initialisation of the reference (``init_type='normal'``, gain 0.02, from DCGAN)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+@torch.no_grad()
+def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            nn.init.normal_(m.weight, 0.0, gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            # BatchNorm's scale starts near 1, not near 0 (reference `init_weights`).
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+    return net

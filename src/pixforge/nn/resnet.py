@@ -1,0 +1,63 @@
+"""ResNet generator (Johnson et al. 2016, as the reference's ``ResnetGenerator``).
+
+Kept as one flat ``nn.Sequential`` with the reference's layer order, so its checkpoints load unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pixforge.nn.norms import conv_bias, norm_layer
+from pixforge.nn.registry import register_generator
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, dim: int, norm: str, dropout: bool) -> None:
+        super().__init__()
+        bias = conv_bias(norm)
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm_layer(norm, dim), nn.ReLU(True),
+        ]
+        if dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm_layer(norm, dim)]
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    size_multiple = 4  # two stride-2 downsamplings
+
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, norm: str = "batch",
+                 dropout: bool = False, n_blocks: int = 9) -> None:
+        super().__init__()
+        bias = conv_bias(norm)
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=bias), norm_layer(norm, ngf), nn.ReLU(True),
+        ]
+        for i in range(2):
+            c = ngf * 2**i
+            layers += [nn.Conv2d(c, 2 * c, 3, 2, 1, bias=bias), norm_layer(norm, 2 * c), nn.ReLU(True)]
+        layers += [ResnetBlock(ngf * 4, norm, dropout) for _ in range(n_blocks)]
+        for i in range(2):
+            c = ngf * 2 ** (2 - i)
+            layers += [
+                nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1, bias=bias),
+                norm_layer(norm, c // 2),
+                nn.ReLU(True),
+            ]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+@register_generator("resnet_<n>blocks")
+def resnet(n: int, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, norm: str = "batch",
+           dropout: bool = False) -> ResnetGenerator:
+    """``resnet_9blocks`` (the reference's default for 256px) and ``resnet_6blocks`` (128px)."""
+    return ResnetGenerator(input_nc, output_nc, ngf, norm, dropout, n_blocks=n)

@@ -1,0 +1,140 @@
+"""Self-describing checkpoints: one safetensors file holds weights, optimiser state, RNG state and config.
+
+Tensors go into the safetensors body under dotted keys (``G.down.0.0.weight``, ``optim.G.state.0.exp_avg``);
+everything else (the config, step counters, optimiser hyper-parameters, Python/NumPy RNG state) is JSON in
+the file's metadata, with each tensor replaced by a ``{"__tensor__": key}`` placeholder. Nothing is pickled,
+so loading a checkpoint from a stranger cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+FORMAT = "pixforge-checkpoint"
+VERSION = "1"
+LATEST = "latest.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, incomplete or not a pixforge checkpoint; the message names it."""
+
+
+def pack(tree: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """Move every tensor of a nested dict/list into ``tensors``; return the JSON-able skeleton."""
+    if isinstance(tree, torch.Tensor):
+        tensors[prefix] = tree.detach().to("cpu").contiguous().clone()
+        return {"__tensor__": prefix}
+    if isinstance(tree, dict):
+        return {"__dict__": [[k, pack(v, f"{prefix}.{k}", tensors)] for k, v in tree.items()]}
+    if isinstance(tree, list | tuple):
+        items = [pack(v, f"{prefix}.{i}", tensors) for i, v in enumerate(tree)]
+        return {"__tuple__": items} if isinstance(tree, tuple) else items
+    return tree
+
+
+def unpack(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(skeleton, dict):
+        if "__tensor__" in skeleton:
+            return tensors[skeleton["__tensor__"]]
+        if "__tuple__" in skeleton:
+            return tuple(unpack(v, tensors) for v in skeleton["__tuple__"])
+        # Keys keep their type: optimiser state is keyed by int parameter index.
+        return {k: unpack(v, tensors) for k, v in skeleton["__dict__"]}
+    if isinstance(skeleton, list):
+        return [unpack(v, tensors) for v in skeleton]
+    return skeleton
+
+
+def save_checkpoint(path: str | Path, config: dict[str, Any], state: dict[str, Any]) -> Path:
+    """Write ``state`` (nested dicts of tensors and plain values) and ``config`` atomically to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = pack(state, "s", tensors)
+    metadata = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": json.dumps(config),
+        "state": json.dumps(skeleton),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _open(path: Path) -> Any:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        handle = safe_open(str(path), framework="pt")
+    except Exception as err:  # safetensors raises its own error types for truncated/garbled files
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
+    meta = handle.metadata() or {}
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a pixforge checkpoint (no '{FORMAT}' metadata)")
+    return handle
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    return json.loads(_open(Path(path)).metadata()["config"])
+
+
+def load_checkpoint(path: str | Path, only: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return ``(config, state)``; ``only="G"`` reads just that part (inference needs no optimiser)."""
+    handle = _open(Path(path))
+    meta = handle.metadata()
+    skeleton = json.loads(meta["state"])
+    if only is not None:
+        entries = dict(skeleton["__dict__"])
+        skeleton = {"__dict__": [[only, entries[only]]]}
+        keys = [k for k in handle.keys() if k.startswith(f"s.{only}.")]
+    else:
+        keys = list(handle.keys())
+    tensors = {k: handle.get_tensor(k) for k in keys}
+    return json.loads(meta["config"]), unpack(skeleton, tensors)
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step_{step:08d}.safetensors"
+
+
+def point_latest(folder: Path, target: Path) -> None:
+    """Atomically repoint ``latest.safetensors`` at ``target`` (a complete file)."""
+    tmp = folder / f".{LATEST}.tmp"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target.name)
+    os.replace(tmp, folder / LATEST)
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """Accept a run directory, its ``checkpoints/`` folder, or a checkpoint file."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    for candidate in (path / "checkpoints" / LATEST, path / LATEST):
+        if candidate.exists():
+            return candidate.resolve()
+    raise CheckpointError(f"{path}: no checkpoint found (expected a .safetensors file or a run directory "
+                          f"with checkpoints/{LATEST})")
+
+
+def prune_checkpoints(folder: Path, keep: int) -> None:
+    steps = sorted(folder.glob("step_*.safetensors"))
+    for old in steps[:-keep]:
+        old.unlink(missing_ok=True)

@@ -1,0 +1,205 @@
+"""The training loop: read it top to bottom.
+
+A run directory holds everything about a run::
+
+    config.yaml           the full config it was started with
+    metrics.jsonl         losses, learning rate, speed (and val_l1) every few steps
+    samples/              input | output | target grids
+    checkpoints/          step_XXXXXXXX.safetensors and latest.safetensors -> the newest complete one
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch.utils.data import DataLoader
+
+from pixforge.config import Config
+from pixforge.data.datasets import PairedDataset
+from pixforge.train import checkpoint as ckpt
+from pixforge.train.device import pick_device
+from pixforge.train.distributed import Dist, barrier, init_distributed, shutdown_distributed
+from pixforge.train.metrics_log import MetricsLog
+from pixforge.train.models import Recipe, create_recipe
+from pixforge.train.samples import mean_l1, write_sample_grid
+from pixforge.train.sampler import EpochBatches
+from pixforge.train.schedule import lr_factor
+from pixforge.train.speed import keep_freed_memory
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    step: int
+    checkpoint: Path | None
+
+
+def train(cfg: Config, run_dir: str | Path, resume: bool = False) -> RunResult:
+    """Train ``cfg`` in ``run_dir``; with ``resume`` continue from its latest checkpoint exactly."""
+    run_dir = Path(run_dir)
+    dist = init_distributed()
+    try:
+        return _train(cfg, run_dir, resume, dist)
+    finally:
+        shutdown_distributed(dist)
+
+
+def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
+    t = cfg.train
+    keep_freed_memory()
+    device = pick_device(t.device, dist.local_rank)
+    if t.deterministic:
+        torch.use_deterministic_algorithms(True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not t.deterministic
+    torch.manual_seed(t.seed)  # identical initial weights on every rank
+
+    dataset = PairedDataset(cfg.data, cfg.data.train_split, train=True)
+    val_set = _maybe_val_set(cfg)
+    recipe = create_recipe(cfg, device)
+    step = 0
+    if resume:
+        step = _restore(recipe, run_dir, dist)
+    else:
+        torch.manual_seed(t.seed + dist.rank)  # dropout noise differs per rank
+    if dist.enabled:
+        recipe.wrap_distributed(device)
+
+    batches = EpochBatches(len(dataset), t.batch_size, t.seed, dist.rank, dist.world_size)
+    total = t.max_steps or (t.n_epochs + t.n_epochs_decay) * batches.steps_per_epoch
+    preview = val_set or dataset
+    if dist.is_main:
+        _prepare_run_dir(run_dir, cfg, resume)
+    log = MetricsLog(run_dir / "metrics.jsonl", dist.is_main, resume_step=step if resume else None)
+    if dist.is_main and step == 0 and val_set is not None:
+        log.write({"step": 0, "val_l1": mean_l1(recipe.generator, val_set, device, t.precision)})
+
+    saved: Path | None = None
+    running: dict[str, torch.Tensor] = {}
+    last_time, last_step = time.perf_counter(), step
+    recipe.train()
+    with _progress(dist.is_main) as bar:
+        task = bar.add_task("train", total=total, completed=step, losses="")
+        while step < total:
+            epoch, first = divmod(step, batches.steps_per_epoch)
+            recipe.set_lr_factor(lr_factor(epoch, t.n_epochs, t.n_epochs_decay))
+            for batch in _loader(dataset, batches.batches(epoch, first), cfg, device):
+                losses = recipe.train_step(batch)
+                step += 1
+                for k, v in losses.items():  # summed on the device: no host sync per step
+                    running[k] = running.get(k, 0) + v
+
+                if step % t.log_every == 0 or step == total:
+                    now = time.perf_counter()
+                    record = _record(step, epoch, running, step - last_step, now - last_time, recipe)
+                    log.write(record)
+                    bar.update(task, completed=step, losses=_fmt(record))
+                    running, last_time, last_step = {}, now, step
+                if dist.is_main and step % t.sample_every == 0:
+                    write_sample_grid(run_dir / "samples" / f"step_{step:08d}.png", recipe.generator,
+                                      preview, device, t.precision)
+                if dist.is_main and val_set is not None and t.val_every and step % t.val_every == 0:
+                    log.write({"step": step, "val_l1": mean_l1(recipe.generator, val_set, device, t.precision)})
+                if step % t.checkpoint_every == 0 or step == total:
+                    saved = _save(recipe, cfg, run_dir, step, epoch, dist) or saved
+                if step >= total:
+                    break
+    if dist.is_main and step % t.sample_every != 0:
+        write_sample_grid(run_dir / "samples" / f"step_{step:08d}.png", recipe.generator, preview, device,
+                          t.precision)
+    return RunResult(run_dir, step, saved)
+
+
+def _maybe_val_set(cfg: Config) -> PairedDataset | None:
+    if cfg.data.val_split is None or cfg.data.root is None:
+        return None
+    if not (Path(cfg.data.root) / cfg.data.val_split).is_dir():
+        return None
+    return PairedDataset(cfg.data, cfg.data.val_split, train=False)
+
+
+def _loader(dataset: PairedDataset, batches: Any, cfg: Config, device: torch.device) -> DataLoader:
+    workers = cfg.data.num_workers
+    if workers is None:  # on 2 cores a worker only steals time from the model; cached data is cheap
+        workers = 0 if (os.cpu_count() or 1) <= 2 else min(4, (os.cpu_count() or 1) // 2)
+    return DataLoader(dataset, batch_sampler=list(batches), num_workers=workers,
+                      pin_memory=device.type == "cuda")
+
+
+def _record(step: int, epoch: int, running: dict[str, torch.Tensor], steps: int, seconds: float,
+            recipe: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {"step": step, "epoch": epoch}
+    record.update({k: round(float(v) / max(steps, 1), 6) for k, v in running.items()})  # one sync per log
+    record["lr"] = recipe.learning_rate()
+    record["it_s"] = round(steps / seconds, 3) if seconds > 0 else None
+    return record
+
+
+def _fmt(record: dict[str, Any]) -> str:
+    keys = ("G_GAN", "G_L1", "D_real", "D_fake")
+    parts = [f"{k} {record[k]:.3f}" for k in keys if k in record]
+    return "  ".join(parts + [f"{record['it_s']} it/s"])
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
+        disable=not enabled, transient=False,
+    )
+
+
+def _prepare_run_dir(run_dir: Path, cfg: Config, resume: bool) -> None:
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (run_dir / "samples").mkdir(exist_ok=True)
+    if not resume:
+        (run_dir / "config.yaml").write_text(cfg.to_yaml())
+
+
+def _rng_state(dist: Dist) -> list[dict[str, Any]]:
+    """Every rank's RNG state (dropout, gradient-penalty mixing), gathered on rank 0."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
+    if not dist.enabled:
+        return [state]
+    gathered: list[Any] = [None] * dist.world_size
+    torch.distributed.all_gather_object(gathered, state)  # between our own processes only
+    return gathered
+
+
+def _save(recipe: Recipe, cfg: Config, run_dir: Path, step: int, epoch: int, dist: Dist) -> Path | None:
+    rng = _rng_state(dist)
+    if not dist.is_main:
+        barrier(dist)
+        return None
+    state = recipe.state_dict()
+    state["progress"] = {"step": step, "epoch": epoch}
+    state["rng"] = rng
+    folder = run_dir / "checkpoints"
+    path = ckpt.save_checkpoint(folder / ckpt.checkpoint_name(step), cfg.to_dict(), state)
+    ckpt.point_latest(folder, path)
+    ckpt.prune_checkpoints(folder, cfg.train.keep_checkpoints)
+    barrier(dist)  # no rank races ahead of (or resumes from) a checkpoint still being written
+    return path
+
+
+def _restore(recipe: Recipe, run_dir: Path, dist: Dist) -> int:
+    path = ckpt.find_checkpoint(run_dir)
+    _, state = ckpt.load_checkpoint(path)
+    recipe.load_state_dict(state)
+    ranks = state["rng"]
+    rng = ranks[dist.rank] if dist.rank < len(ranks) else ranks[0]
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    version, internal, gauss = rng["python"]
+    random.setstate((version, tuple(internal), gauss))
+    return int(state["progress"]["step"])
