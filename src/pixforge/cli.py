@@ -13,12 +13,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Paired image-to-image translation with conditional GANs (pix2pix).")
 export_app = typer.Typer(no_args_is_help=True, help="Export a trained generator to other runtimes.")
 app.add_typer(export_app, name="export")
-_state = {"debug": False}
 
 
 @app.callback()
 def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
-    _state["debug"] = debug
+    """Errors print one line; ``--debug`` shows the traceback instead."""
 
 
 def _parse_set(pairs: list[str]) -> dict[str, Any]:
@@ -136,24 +135,15 @@ def presets() -> None:
 
 def main() -> None:
     """Entry point: known errors become one line on stderr and a non-zero exit code."""
+    # Standalone mode lets typer report usage errors itself; anything else raised by a command lands here.
+    debug = "--debug" in sys.argv[1:]
     try:
-        app(standalone_mode=False)
-    except SystemExit:
-        raise
+        app()
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as err:
-        import click
-
-        if isinstance(err, click.exceptions.Exit):
-            sys.exit(err.exit_code)
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        if isinstance(err, click.exceptions.Abort):
-            sys.exit(1)
-        if _state["debug"]:
+        if debug:
             raise
         text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
         message = text.splitlines()[0] if text else err.__class__.__name__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import struct
 import zlib
 from pathlib import Path
@@ -61,8 +62,18 @@ def _write_rgb16_tiff(path: Path, arr: np.ndarray) -> None:
     """Minimal uncompressed 16-bit RGB TIFF (Pillow can read it only reduced to 8 bits)."""
     height, width, _ = arr.shape
     data = arr.astype("<u2").tobytes()
-    entries = [(256, width), (257, height), (258, None), (259, 1), (262, 2), (273, None),
-               (277, 3), (278, height), (279, len(data)), (284, 1)]
+    entries = [
+        (256, width),
+        (257, height),
+        (258, None),
+        (259, 1),
+        (262, 2),
+        (273, None),
+        (277, 3),
+        (278, height),
+        (279, len(data)),
+        (284, 1),
+    ]
     ifd_offset = 8
     bits_offset = ifd_offset + 2 + 12 * len(entries) + 4
     data_offset = bits_offset + 6
@@ -136,6 +147,18 @@ def test_16bit_rgb_read_as_gray_stays_16bit(tmp_path: Path, rgb16: np.ndarray) -
     luma = (wide[..., 0] * 19595 + wide[..., 1] * 38470 + wide[..., 2] * 7471 + 0x8000) >> 16
     assert gray.dtype == np.uint16
     np.testing.assert_array_equal(gray[..., 0], luma)
+
+
+@pytest.mark.parametrize(("greyscale", "planes"), [(True, 2), (False, 4)])
+def test_16bit_png_with_alpha_drops_alpha_and_keeps_16_bits(
+    tmp_path: Path, greyscale: bool, planes: int
+) -> None:
+    arr = np.random.default_rng(4).integers(0, 65536, (5, 6, planes), dtype=np.uint16)
+    with open(tmp_path / "alpha16.png", "wb") as f:
+        png.Writer(6, 5, greyscale=greyscale, alpha=True, bitdepth=16).write(f, arr.reshape(5, 6 * planes))
+    back = read_image(tmp_path / "alpha16.png", channels=planes - 1)
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, arr[..., : planes - 1])
 
 
 def test_16bit_rgb_tiff_is_refused_rather_than_reduced_to_8_bits(tmp_path: Path, rgb16: np.ndarray) -> None:
@@ -215,7 +238,7 @@ def test_image_over_max_pixels_is_refused_before_decoding(tmp_path: Path) -> Non
     Image.new("L", (3000, 2000)).save(tmp_path / "big.png")
     message = _expect_image_error(tmp_path / "big.png", 1, max_pixels=1_000_000)
     assert "3000x2000 = 6000000 pixels exceeds max_pixels 1000000" in message
-    with pytest.raises(ImageError, match="big.png"):
+    with pytest.raises(ImageError, match=r"big\.png"):
         probe_image(tmp_path / "big.png", max_pixels=1_000_000)
 
 
@@ -248,7 +271,9 @@ def test_write_image_replaces_an_existing_file_completely(tmp_path: Path) -> Non
     np.testing.assert_array_equal(read_image(tmp_path / "x.png", channels=1)[..., 0], small)
 
 
-def test_failed_write_keeps_the_old_file_and_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_keeps_the_old_file_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     old = np.full((4, 4), 9, dtype=np.uint8)
     write_image(old, tmp_path / "x.png")
 
@@ -265,7 +290,7 @@ def test_failed_write_keeps_the_old_file_and_no_temp_file(tmp_path: Path, monkey
 
 def test_write_image_refuses_to_overwrite_when_asked(tmp_path: Path) -> None:
     write_image(np.zeros((2, 2), dtype=np.uint8), tmp_path / "x.png")
-    with pytest.raises(FileExistsError, match="x.png"):
+    with pytest.raises(FileExistsError, match=r"x\.png"):
         write_image(np.zeros((2, 2), dtype=np.uint8), tmp_path / "x.png", overwrite=False)
 
 
@@ -312,3 +337,13 @@ def test_list_images_is_natural_non_recursive_and_case_insensitive(tmp_path: Pat
 def test_list_images_names_a_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nowhere"):
         list_images(tmp_path / "nowhere")
+
+
+def test_image_error_survives_pickling_and_a_dataloader_worker_reraise(tmp_path: Path) -> None:
+    err = ImageError(tmp_path / "x.png", "not an image Pillow can read")
+    again = pickle.loads(pickle.dumps(err))
+    assert (str(again), again.path, again.problem) == (str(err), err.path, err.problem)
+    # torch's ExceptionWrapper.reraise calls exc_type(message) with the worker's formatted traceback.
+    assert (
+        str(ImageError("Caught ImageError in DataLoader worker")) == "Caught ImageError in DataLoader worker"
+    )

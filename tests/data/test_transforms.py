@@ -76,8 +76,8 @@ def test_same_seed_gives_same_params_and_different_seeds_differ() -> None:
 def test_flip_happens_about_half_the_time_and_never_when_disabled() -> None:
     flips = [_params(seed).flip for seed in range(400)]
     assert 150 < sum(flips) < 250
-    no_flip = [sample_params((286, 286), "resize_and_crop", 256, False, np.random.default_rng(s)) for s in range(50)]
-    assert not any(p.flip for p in no_flip)
+    rngs = [np.random.default_rng(seed) for seed in range(50)]
+    assert not any(sample_params((286, 286), "resize_and_crop", 256, False, rng).flip for rng in rngs)
 
 
 def test_crop_covers_every_valid_position_range() -> None:

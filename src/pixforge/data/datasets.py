@@ -104,8 +104,10 @@ class PairedDataset(Dataset):
         if cfg.root is None:
             raise DatasetError("data.root is not set; point it at the folder holding train/ and val/")
         if cfg.preprocess in ("resize_and_crop", "scale_width_and_crop") and cfg.load_size < cfg.crop_size:
-            raise DatasetError(f"data.load_size {cfg.load_size} < data.crop_size {cfg.crop_size}: "
-                               f"preprocess '{cfg.preprocess}' crops crop_size out of load_size")
+            raise DatasetError(
+                f"data.load_size {cfg.load_size} < data.crop_size {cfg.crop_size}: "
+                f"preprocess '{cfg.preprocess}' crops crop_size out of load_size"
+            )
         self.cfg = cfg
         self.train = train
         atob = cfg.direction == "AtoB"
@@ -132,8 +134,10 @@ class PairedDataset(Dataset):
                 self._cache[len(self.sources)] = arrays
             self.sources.append(source)
         if not self.sources:
-            raise DatasetError(f"{cfg.root}: all {len(self.skipped)} pairs of split '{split}' are bad; "
-                               f"first: {self.skipped[0][0]}: {self.skipped[0][1]}")
+            raise DatasetError(
+                f"{cfg.root}: all {len(self.skipped)} pairs of split '{split}' are bad; "
+                f"first: {self.skipped[0][0]}: {self.skipped[0][1]}"
+            )
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -150,8 +154,9 @@ class PairedDataset(Dataset):
         inp, target = self._prepared(index)
         cfg = self.cfg
         if self.train:
-            params = sample_params(inp.shape[:2], cfg.preprocess, cfg.crop_size, cfg.flip,
-                                   np.random.default_rng(seed))
+            params = sample_params(
+                inp.shape[:2], cfg.preprocess, cfg.crop_size, cfg.flip, np.random.default_rng(seed)
+            )
         else:
             params = eval_params(inp.shape[:2], cfg.preprocess, cfg.crop_size)
         return {
@@ -168,8 +173,9 @@ class PairedDataset(Dataset):
         """
         if not self.cfg.cache:
             return
-        for index in track(range(len(self)), description="decoding images", disable=not progress,
-                           transient=True):
+        for index in track(
+            range(len(self)), description="decoding images", disable=not progress, transient=True
+        ):
             self._prepared(index)
 
     def cached_bytes(self) -> int:
@@ -209,12 +215,18 @@ class PairedDataset(Dataset):
         a_size = prepared_size(a_hw, cfg.preprocess, cfg.load_size, cfg.crop_size)
         b_size = prepared_size(b_hw, cfg.preprocess, cfg.load_size, cfg.crop_size)
         if a_size != b_size:
-            raise ImageError(source.a, f"{_wh(a_hw)} and {source.b} ({_wh(b_hw)}) differ in size after "
-                                       f"preprocess '{cfg.preprocess}' ({_wh(a_size)} vs {_wh(b_size)}); "
-                                       "a pair needs the same size")
+            raise ImageError(
+                source.a,
+                f"{_wh(a_hw)} and {source.b} ({_wh(b_hw)}) differ in size after "
+                f"preprocess '{cfg.preprocess}' ({_wh(a_size)} vs {_wh(b_size)}); "
+                "a pair needs the same size",
+            )
         if crops(cfg.preprocess) and min(a_size) < cfg.crop_size:
-            raise ImageError(source.a, f"{_wh(a_size)} after preprocess '{cfg.preprocess}' is smaller "
-                                       f"than crop_size {cfg.crop_size}")
+            raise ImageError(
+                source.a,
+                f"{_wh(a_size)} after preprocess '{cfg.preprocess}' is smaller "
+                f"than crop_size {cfg.crop_size}",
+            )
 
 
 def _folder_pairs(folder: Path) -> list[PairSource]:
@@ -240,8 +252,10 @@ def _by_stem(folder: Path) -> dict[str, Path]:
     files: dict[str, Path] = {}
     for path in list_images(folder):
         if path.stem in files:
-            raise DatasetError(f"{folder}: {files[path.stem].name} and {path.name} share the name "
-                               f"'{path.stem}'; pairs are matched by name, so each must be unique")
+            raise DatasetError(
+                f"{folder}: {files[path.stem].name} and {path.name} share the name "
+                f"'{path.stem}'; pairs are matched by name, so each must be unique"
+            )
         files[path.stem] = path
     return files
 

@@ -43,10 +43,15 @@ _NO_FIXED_RANGE = {"F": "32-bit float", "I": "32-bit integer"}
 class ImageError(ValueError):
     """A file cannot be used as an image; the one-line message names it and what was expected."""
 
-    def __init__(self, path: str | Path, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
+    def __init__(self, path: str | Path, problem: str = "") -> None:
+        # ``problem`` may be empty so that ``ImageError(message)`` works too: that is how torch's
+        # DataLoader re-raises a worker's exception, and without it the type would be lost.
+        super().__init__(f"{path}: {problem}" if problem else str(path))
         self.path = Path(path)
         self.problem = problem
+
+    def __reduce__(self) -> tuple[type[ImageError], tuple[Path, str]]:
+        return type(self), (self.path, self.problem)
 
 
 @dataclass(frozen=True)
@@ -116,8 +121,10 @@ def write_image(image: np.ndarray, path: str | Path, overwrite: bool = True) -> 
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.dtype not in (np.uint8, np.uint16) or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
-        raise ImageError(path, f"cannot write a {arr.dtype} array of shape {arr.shape}; "
-                               "expected uint8 or uint16, HxW or HxWx3")
+        raise ImageError(
+            path,
+            f"cannot write a {arr.dtype} array of shape {arr.shape}; expected uint8 or uint16, HxW or HxWx3",
+        )
     if path.suffix.lower() != ".png":
         raise ImageError(path, "write_image writes PNG only; use a .png name")
     if not overwrite and path.exists():
@@ -160,7 +167,8 @@ def list_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
     files = [
-        p for p in folder.iterdir()
+        p
+        for p in folder.iterdir()
         if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
     ]
     return sorted(files, key=_natural_key)
@@ -195,23 +203,32 @@ def _open(path: str | Path, max_pixels: int) -> Iterator[Image.Image]:
     with im:
         width, height = im.size
         if width * height > max_pixels:
-            raise ImageError(path, f"{width}x{height} = {width * height} pixels exceeds max_pixels "
-                                   f"{max_pixels} (possible decompression bomb)")
+            raise ImageError(
+                path,
+                f"{width}x{height} = {width * height} pixels exceeds max_pixels "
+                f"{max_pixels} (possible decompression bomb)",
+            )
         yield im
 
 
 def _check_mode(path: str | Path, im: Image.Image) -> int:
     """Refuse modes that cannot become 8/16-bit gray or RGB without guessing; return the bit depth."""
     if im.mode in _NO_FIXED_RANGE:
-        raise ImageError(path, f"mode {im.mode!r} ({_NO_FIXED_RANGE[im.mode]}) has no fixed value range, so "
-                               "it cannot be converted to 8- or 16-bit channels; save it as 8- or 16-bit")
+        raise ImageError(
+            path,
+            f"mode {im.mode!r} ({_NO_FIXED_RANGE[im.mode]}) has no fixed value range, so "
+            "it cannot be converted to 8- or 16-bit channels; save it as 8- or 16-bit",
+        )
     if im.format == "TIFF" and im.mode not in _GRAY16_MODES:
         bits = im.tag_v2.get(_TIFF_BITS_PER_SAMPLE, (8,))
         bits = bits if isinstance(bits, tuple) else (bits,)
         if max(bits) > 8:
-            raise ImageError(path, f"{max(bits)}-bit {im.mode} TIFF: Pillow can only read it reduced to "
-                                   "8 bits; save it as 16-bit PNG to keep the precision")
-    if im.mode in _GRAY16_MODES or _png16_reduced_by_pillow(path):
+            raise ImageError(
+                path,
+                f"{max(bits)}-bit {im.mode} TIFF: Pillow can only read it reduced to "
+                "8 bits; save it as 16-bit PNG to keep the precision",
+            )
+    if im.mode in _GRAY16_MODES or (im.format == "PNG" and _png16_reduced_by_pillow(path)):
         return 16
     return 8
 

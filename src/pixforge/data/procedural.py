@@ -183,9 +183,7 @@ def _render(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
 
     # White frames around windows: the window pixels on the window's border.
     win = labels == WINDOW
-    frame = win & ~(
-        (_shift(win, 1) & _shift(win, -1) & _shift(win, 0, 1) & _shift(win, 0, -1))
-    )
+    frame = win & ~(_shift(win, 1) & _shift(win, -1) & _shift(win, 0, 1) & _shift(win, 0, -1))
     image[frame] = np.array([235, 232, 225], np.float32)
 
     # Shading from a relief map lit from straight above: surfaces whose neighbour above is lower
@@ -198,7 +196,7 @@ def _render(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
     for k in range(1, reach + 1):
         shadow = np.maximum(shadow, (_shift(height, k) - height) * (1 - (k - 1) / reach))
     # Highlights only on the raised side of an edge: lighting the sky above a roof reads as a halo.
-    lit = np.clip(slope, 0, 1) * (height >= soft_h)
+    lit = np.clip(slope, 0, 1) * ((height >= soft_h) & (labels != SKY))
     shade = 1.0 + 0.35 * lit - 0.35 * np.clip(-slope, 0, 1) - 0.45 * np.clip(shadow, 0, 1)
     image *= shade[..., None]
     return np.clip(image + 0.5, 0, 255).astype(np.uint8)
@@ -245,9 +243,9 @@ def write_blocks_dataset(root: Path, n_train: int = 400, n_val: int = 16, size: 
             previous = json.loads(manifest.read_text())
         except (OSError, ValueError):
             previous = {}
-        if previous.get("params") == params and previous.get("complete"):
-            if all(len(list((root / split).glob("*.png"))) == n for split, n in counts.items()):
-                return root
+        if (previous.get("params") == params and previous.get("complete")
+                and all(len(list((root / split).glob("*.png"))) == n for split, n in counts.items())):
+            return root
         for split in counts:
             for f in (root / split).glob("*.png") if (root / split).is_dir() else ():
                 if _PAIR_NAME.fullmatch(f.name):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,10 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
                     record = _record(step, epoch, running, step - last_step, now - last_time, recipe)
                     log.write(record)
                     bar.update(task, completed=step, losses=_fmt(record))
+                    if dist.is_main and bar.disable:  # no terminal (CI, a log file): plain lines
+                        print(f"step {step}/{total}  {_fmt(record)}", flush=True)
                     running, last_time, last_step = {}, now, step
+                paused = time.perf_counter()
                 if dist.is_main and step % t.sample_every == 0:
                     write_sample_grid(run_dir / "samples" / f"step_{step:08d}.png", recipe.generator,
                                       preview, device, t.precision)
@@ -109,6 +113,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
                     log.write({"step": step, "val_l1": mean_l1(recipe.generator, val_set, device, t.precision)})
                 if step % t.checkpoint_every == 0 or step == total:
                     saved = _save(recipe, cfg, run_dir, step, epoch, dist) or saved
+                last_time += time.perf_counter() - paused  # it/s measures training, not bookkeeping
                 if step >= total:
                     break
     if dist.is_main and step % t.sample_every != 0:
@@ -152,7 +157,7 @@ def _progress(enabled: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
-        disable=not enabled, transient=False,
+        disable=not (enabled and sys.stderr.isatty()), transient=False,
     )
 
 

@@ -1,0 +1,113 @@
+"""The HTML results page: images on disk that it references, inline SVG charts, escaped text."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pixforge.eval.report import loss_curve_svg, write_results_page
+
+METRICS = [
+    {"step": s, "epoch": s // 40, "D_real": 0.6 - s / 1000, "D_fake": 0.55, "G_GAN": 0.9 + s / 500,
+     "G_L1": 12.3 - s / 20, "lr": 0.0002, "it_s": 5.1}
+    for s in range(20, 201, 20)
+] + [{"step": 0, "val_l1": 0.44}, {"step": 200, "val_l1": 0.31}]
+
+
+def _rows(n: int, size: int = 16) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    return [tuple(rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(3)) for _ in range(n)]
+
+
+def _image_refs(page: str) -> list[str]:
+    return re.findall(r'<img[^>]*src="([^"]+)"', page)
+
+
+def test_page_references_every_image_it_writes_and_each_decodes(tmp_path: Path) -> None:
+    index = write_results_page(tmp_path / "report", _rows(3), METRICS, "demo run")
+    assert index == tmp_path / "report" / "index.html"
+    page = index.read_text()
+    refs = _image_refs(page)
+    assert len(refs) == 9
+    assert sorted(refs) == sorted(p.relative_to(index.parent).as_posix()
+                                  for p in (index.parent / "images").glob("*.png"))
+    for ref in refs:
+        with Image.open(index.parent / ref) as im:
+            assert im.size == (16, 16)
+    assert "images/0003_target.png" in refs
+
+
+def test_samples_table_has_input_output_target_headers(tmp_path: Path) -> None:
+    page = write_results_page(tmp_path, _rows(1), METRICS, "t").read_text()
+    assert re.search(r"<th>input</th><th>output</th><th>target</th>", page)
+
+
+def test_small_images_are_shown_enlarged_and_pixelated(tmp_path: Path) -> None:
+    page = write_results_page(tmp_path, _rows(1, size=64), [], "t").read_text()
+    assert 'class="pixelated"' in page and 'width="192"' in page
+    assert "image-rendering: pixelated" in page
+
+
+def test_page_draws_a_polyline_per_logged_series(tmp_path: Path) -> None:
+    page = write_results_page(tmp_path, _rows(1), METRICS, "t").read_text()
+    assert "<svg" in page
+    for key in ("G_L1", "G_GAN", "D_real", "D_fake", "val_l1"):
+        assert f'<polyline data-key="{key}"' in page
+
+
+def test_validation_chart_is_left_out_when_not_logged(tmp_path: Path) -> None:
+    metrics = [m for m in METRICS if "val_l1" not in m]
+    page = write_results_page(tmp_path, _rows(1), metrics, "t").read_text()
+    assert 'data-key="val_l1"' not in page
+    assert 'data-key="G_L1"' in page
+
+
+def test_loss_curve_has_legend_and_tick_labels_and_only_present_keys() -> None:
+    svg = loss_curve_svg(METRICS, ["G_GAN", "D_real", "missing"], 400, 200)
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+    assert svg.count("<polyline") == 2
+    assert ">G_GAN</text>" in svg and ">D_real</text>" in svg and "missing</text>" not in svg
+    assert ">step</text>" in svg
+    assert len(re.findall(r'text-anchor="end"', svg)) >= 3  # y tick labels
+
+
+def test_loss_curve_skips_non_finite_values() -> None:
+    svg = loss_curve_svg([{"step": 1, "G_L1": 2.0}, {"step": 2, "G_L1": float("nan")},
+                          {"step": 3, "G_L1": 1.0}], ["G_L1"], 300, 150)
+    points = re.search(r'points="([^"]+)"', svg).group(1).split()
+    assert len(points) == 2 and "nan" not in svg.lower()
+
+
+def test_loss_curve_with_a_single_point_does_not_divide_by_zero() -> None:
+    svg = loss_curve_svg([{"step": 5, "G_L1": 3.0}], ["G_L1"], 300, 150)
+    assert "<circle" in svg
+
+
+def test_empty_metrics_and_rows_still_write_a_page(tmp_path: Path) -> None:
+    page = write_results_page(tmp_path, [], [], "nothing yet").read_text()
+    assert "nothing yet" in page and "No training losses" in page and "No samples" in page
+    assert "no data" in loss_curve_svg([], ["G_L1"], 300, 150)
+
+
+def test_title_and_notes_are_html_escaped(tmp_path: Path) -> None:
+    page = write_results_page(tmp_path, _rows(1), METRICS, "<script>alert(1)</script>",
+                              notes={"model <b>": "unet & <i>co</i>", "steps": "200"}).read_text()
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "model &lt;b&gt;" in page and "unet &amp; &lt;i&gt;co&lt;/i&gt;" in page
+
+
+def test_page_is_written_without_leftover_temporary_files(tmp_path: Path) -> None:
+    write_results_page(tmp_path, _rows(2), METRICS, "t")
+    write_results_page(tmp_path, _rows(2), METRICS, "t")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "index.html"]
+    assert not list((tmp_path / "images").glob(".*"))
+
+
+def test_page_needs_nothing_from_the_network(tmp_path: Path) -> None:
+    page = write_results_page(tmp_path, _rows(1), METRICS, "t").read_text()
+    assert "<script" not in page
+    assert not re.search(r'(src|href)="(https?:)?//', page)
