@@ -143,14 +143,13 @@ class PairedDataset(Dataset):
         return len(self.sources)
 
     def __getitem__(self, key: int | tuple[int, int]) -> PairedItem:
-        if isinstance(key, tuple):
-            index, seed = operator.index(key[0]), operator.index(key[1])
-        else:
-            index = seed = operator.index(key)
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        index = operator.index(index)
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} pairs")
+        seed = index if seed is None else operator.index(seed)
         inp, target = self._prepared(index)
         cfg = self.cfg
         if self.train:

@@ -134,8 +134,10 @@ def _loader(dataset: PairedDataset, batches: Any, cfg: Config, device: torch.dev
     workers = cfg.data.num_workers
     if workers is None:  # on 2 cores a worker only steals time from the model; cached data is cheap
         workers = 0 if (os.cpu_count() or 1) <= 2 else min(4, (os.cpu_count() or 1) // 2)
+    # A private generator: otherwise each new loader draws a base seed from the global RNG, and a run
+    # resumed mid-epoch would draw it at a different step than an uninterrupted run (breaking exactness).
     return DataLoader(dataset, batch_sampler=list(batches), num_workers=workers,
-                      pin_memory=device.type == "cuda")
+                      pin_memory=device.type == "cuda", generator=torch.Generator())
 
 
 def _record(step: int, epoch: int, running: dict[str, torch.Tensor], steps: int, seconds: float,
