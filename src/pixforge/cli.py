@@ -71,7 +71,7 @@ def train(
 @app.command()
 def translate(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.")],
-    model: Annotated[Path, typer.Option("--model", "-m", help="Run directory or checkpoint file.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Run directory, checkpoint or .onnx file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the PNG outputs.")],
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     device: str = "auto",
@@ -86,14 +86,15 @@ def translate(
     from pixforge.infer.files import expand_inputs, translate_files
     from pixforge.infer.translator import Translator
 
-    translator = Translator.from_pretrained(model, device=device, precision=precision,
-                                            channels_last=channels_last, paper_test_mode=paper_test_mode)
+    load = Translator.from_onnx if model.suffix.lower() == ".onnx" else Translator.from_pretrained
+    translator = load(model, device=device, precision=precision, channels_last=channels_last,
+                      paper_test_mode=paper_test_mode)
     files = expand_inputs(inputs)
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("translate", total=len(files))
         report = translate_files(translator, files, out, batch_size=batch_size, skip_bad=skip_bad,
                                  on_done=lambda n: bar.advance(task, n))
-    for path, reason in report.failed:
+    for _, reason in report.failed:
         typer.echo(f"skipped {reason}", err=True)
     typer.echo(f"wrote {len(report.written)} images to {out}" +
                (f" ({len(report.failed)} skipped)" if report.failed else ""))
@@ -110,6 +111,26 @@ def import_reference(
 
     path = import_reference_run(folder, out, epoch)
     typer.echo(f"wrote {path}")
+
+
+@export_app.command("onnx")
+def export_onnx_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Run directory or checkpoint file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .onnx file to write.")],
+    opset: Annotated[int, typer.Option(min=7, help="ONNX opset version.")] = 17,
+) -> None:
+    """Export the generator to ONNX (dynamic batch, height and width) and check it against PyTorch."""
+    from pixforge.infer.export import PARITY_TOLERANCE, export_onnx, max_abs_difference
+    from pixforge.infer.translator import Translator
+
+    translator = Translator.from_pretrained(model, device="cpu")
+    path = export_onnx(translator, out, opset=opset)
+    diff = max_abs_difference(translator, path)
+    if not diff <= PARITY_TOLERANCE:  # also catches NaN
+        path.unlink(missing_ok=True)
+        raise ValueError(f"{path}: ONNX Runtime output differs from PyTorch by {diff:.2e} "
+                         f"(> {PARITY_TOLERANCE:g}); the file was removed")
+    typer.echo(f"wrote {path} (max abs difference vs PyTorch {diff:.2e})")
 
 
 @app.command()

@@ -146,7 +146,7 @@ def write_image(image: np.ndarray, path: str | Path, overwrite: bool = True) -> 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
     """HxWxC uint8/uint16 -> float32 CxHxW in [-1, 1], the range the tanh generators produce."""
     scale = _full_scale(arr.dtype)
-    t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).to(torch.float32)
+    t = torch.from_numpy(arr.transpose(2, 0, 1).astype(np.float32))  # a copy: inputs may be read-only
     return t.mul_(2.0 / scale).sub_(1.0)
 
 

@@ -23,7 +23,7 @@ from PIL import Image
 from torch import nn
 
 from pixforge.config import Config, config_from_dict
-from pixforge.data.image_io import from_tensor, to_tensor
+from pixforge.data.image_io import convert_channels, from_tensor, to_tensor
 from pixforge.nn.build import build_generator, size_multiple
 from pixforge.train.checkpoint import find_checkpoint, load_checkpoint
 from pixforge.train.device import autocast, pick_device
@@ -64,6 +64,22 @@ class Translator:
         generator = build_generator(config, init=False)
         generator.load_state_dict(state["G"])
         return cls(generator, config, **kwargs)
+
+    @classmethod
+    def from_onnx(cls, path: str | Path, intra_op_num_threads: int | None = None,
+                  **kwargs: Any) -> Translator:
+        """Run a ``pixforge export onnx`` file with ONNX Runtime (CPU, fp32); the config is in the file."""
+        from pixforge.infer.export import OnnxGenerator, OnnxModelError
+
+        if kwargs.get("paper_test_mode"):
+            raise OnnxModelError(f"{path}: paper_test_mode needs train-mode BatchNorm and dropout, which an "
+                                 f"ONNX export does not have; use the PyTorch checkpoint")
+        if kwargs.get("precision", "fp32") != "fp32":
+            raise OnnxModelError(f"{path}: ONNX exports run in fp32; got precision={kwargs['precision']!r}")
+        if kwargs.get("device", "auto") == "auto":
+            kwargs["device"] = "cpu"  # ONNX Runtime computes on the CPU; a GPU would only add copies
+        generator = OnnxGenerator(path, intra_op_num_threads)
+        return cls(generator, generator.config, **kwargs)
 
     @classmethod
     def from_reference(cls, folder: str | Path, epoch: str = "latest", **kwargs: Any) -> Translator:
@@ -137,7 +153,11 @@ class Translator:
             image = np.asarray(image.convert("L" if self.input_nc == 1 else "RGB"))
         if not isinstance(image, np.ndarray):
             raise TypeError(f"expected a PIL image, numpy array or tensor, got {type(image).__name__}")
-        return to_tensor(match_channels(image, self.input_nc))
+        if image.ndim == 2:
+            image = image[:, :, None]
+        if image.shape[2] in (2, 4):  # grey or colour with alpha: drop alpha, as when reading files
+            image = image[:, :, :-1]
+        return to_tensor(convert_channels(image, self.input_nc))
 
     def _like(self, original: Any, out: torch.Tensor) -> Any:
         if isinstance(original, torch.Tensor):
@@ -147,24 +167,6 @@ class Translator:
         if isinstance(original, Image.Image):
             return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
         return array[:, :, 0] if original.ndim == 2 and array.shape[2] == 1 else array
-
-
-def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
-    """HxW or HxWxC -> HxWxchannels: grey is repeated, colour is reduced to luma (ITU-R 601), alpha dropped."""
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.shape[2] == channels:
-        return image
-    if image.shape[2] in (2, 4):  # drop alpha
-        image = image[:, :, :-1]
-    if image.shape[2] == channels:
-        return image
-    if channels == 1:
-        luma = image[:, :, :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-        return np.round(luma).astype(image.dtype)[:, :, None]
-    if image.shape[2] == 1:
-        return np.repeat(image, channels, axis=2)
-    raise ValueError(f"cannot convert a {image.shape[2]}-channel image to {channels} channels")
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:

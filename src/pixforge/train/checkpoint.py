@@ -104,7 +104,7 @@ def load_checkpoint(path: str | Path, only: str | None = None) -> tuple[dict[str
     if only is not None:
         entries = dict(skeleton["__dict__"])
         skeleton = {"__dict__": [[only, entries[only]]]}
-        keys = [k for k in handle.keys() if k.startswith(f"s.{only}.")]
+        keys = [k for k in handle.keys() if k.startswith(f"s.{only}.")]  # noqa: SIM118 (safe_open has no __iter__)
     else:
         keys = list(handle.keys())
     tensors = {k: handle.get_tensor(k) for k in keys}

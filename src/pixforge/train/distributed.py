@@ -47,3 +47,13 @@ def shutdown_distributed(info: Dist) -> None:
 def barrier(info: Dist) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def mean_over_ranks(values: dict[str, torch.Tensor], info: Dist) -> dict[str, torch.Tensor]:
+    """Each value averaged over the ranks, so logged losses describe the global batch, not rank 0's share."""
+    if not info.enabled or not values:
+        return values
+    keys = sorted(values)  # every rank holds the same keys; one collective for all of them
+    stacked = torch.stack([values[k].float() for k in keys])
+    dist.all_reduce(stacked)
+    return dict(zip(keys, stacked / info.world_size, strict=True))

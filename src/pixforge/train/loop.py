@@ -26,11 +26,11 @@ from pixforge.config import Config
 from pixforge.data.datasets import PairedDataset
 from pixforge.train import checkpoint as ckpt
 from pixforge.train.device import pick_device
-from pixforge.train.distributed import Dist, barrier, init_distributed, shutdown_distributed
+from pixforge.train.distributed import Dist, barrier, init_distributed, mean_over_ranks, shutdown_distributed
 from pixforge.train.metrics_log import MetricsLog
 from pixforge.train.models import Recipe, create_recipe
-from pixforge.train.samples import mean_l1, write_sample_grid
 from pixforge.train.sampler import EpochBatches
+from pixforge.train.samples import mean_l1, write_sample_grid
 from pixforge.train.schedule import lr_factor
 from pixforge.train.speed import keep_freed_memory
 
@@ -99,6 +99,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
 
                 if step % t.log_every == 0 or step == total:
                     now = time.perf_counter()
+                    running = mean_over_ranks(running, dist)
                     record = _record(step, epoch, running, step - last_step, now - last_time, recipe)
                     log.write(record)
                     bar.update(task, completed=step, losses=_fmt(record))
@@ -152,7 +153,7 @@ def _record(step: int, epoch: int, running: dict[str, torch.Tensor], steps: int,
 def _fmt(record: dict[str, Any]) -> str:
     keys = ("G_GAN", "G_L1", "D_real", "D_fake")
     parts = [f"{k} {record[k]:.3f}" for k in keys if k in record]
-    return "  ".join(parts + [f"{record['it_s']} it/s"])
+    return "  ".join([*parts, f"{record['it_s']} it/s"])
 
 
 def _progress(enabled: bool) -> Progress:

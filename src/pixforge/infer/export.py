@@ -1,0 +1,196 @@
+"""ONNX export of a trained generator, and ``OnnxGenerator`` to run the file in a ``Translator``.
+
+    export_onnx("runs/facades", "facades.onnx")              # a run directory, checkpoint or Translator
+    t = Translator.from_onnx("facades.onnx")                 # same predict()/forward() as from_pretrained
+
+The file is self-describing like a checkpoint: its ``metadata_props`` hold the full pixforge config, the
+generator's ``size_multiple`` and a format marker, so nothing else is needed to run it. Batch, height and
+width are dynamic axes; height and width must be multiples of ``size_multiple`` (the Translator pads).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import pixforge
+from pixforge.config import Config, config_from_dict
+from pixforge.infer.translator import Translator
+from pixforge.nn.build import size_multiple
+
+FORMAT = "pixforge-onnx"
+VERSION = "1"
+INPUT, OUTPUT = "input", "output"
+PARITY_TOLERANCE = 1e-4
+"""Max abs difference ONNX Runtime vs PyTorch (fp32, outputs in [-1, 1]) that counts as the same model."""
+
+
+class OnnxModelError(ValueError):
+    """An .onnx file is missing, unreadable or not a pixforge export; the message names it."""
+
+
+def native_size(config: Config, multiple: int) -> int:
+    """The training crop size rounded up to the generator's multiple (256 for facades' unet_256)."""
+    return math.ceil(config.data.crop_size / multiple) * multiple
+
+
+def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 17) -> Path:
+    """Export the generator of ``source`` (run directory, checkpoint file or Translator) to ``out``.
+
+    The graph is traced in eval mode in fp32 on the CPU: BatchNorm uses its running statistics (baked
+    into the graph) and dropout is off, whatever the Translator's ``paper_test_mode``.
+    """
+    if isinstance(source, Translator):
+        translator = source
+    else:
+        translator = Translator.from_pretrained(source, device="cpu")
+    if isinstance(translator.generator, OnnxGenerator):
+        raise OnnxModelError(f"{translator.generator.path}: already an ONNX model; export its checkpoint")
+    out = Path(out)
+    # A copy, so the caller's model keeps its device, dtype, memory format and mode.
+    generator = copy.deepcopy(translator.generator).eval()
+    generator.to("cpu", torch.float32, memory_format=torch.contiguous_format)
+    multiple = size_multiple(generator)
+    side = native_size(translator.config, multiple)
+    example = torch.zeros(1, translator.input_nc, side, side)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of the dynamo one, which needs onnxscript;
+        # both give the same graph here (max abs diff ~1e-6), so its deprecation notices are noise.
+        warnings.filterwarnings("ignore", "You are using the legacy TorchScript-based ONNX export",
+                                DeprecationWarning)
+        warnings.filterwarnings("ignore", "The feature will be removed", DeprecationWarning,
+                                module=r"torch\.onnx")
+        # Reflection padding exports as Slice with step -1, which the folder leaves as it is (correctly).
+        warnings.filterwarnings("ignore", "Constant folding - Only steps=1 can be constant folded",
+                                UserWarning)
+        torch.onnx.export(generator, (example,), buffer, dynamo=False, opset_version=opset,
+                          input_names=[INPUT], output_names=[OUTPUT],
+                          dynamic_axes={INPUT: axes, OUTPUT: axes}, do_constant_folding=True)
+    import onnx
+
+    model = onnx.load_from_string(buffer.getvalue())
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "pixforge_version": pixforge.__version__,
+        "config": json.dumps(translator.config.to_dict()),
+        "size_multiple": str(multiple),
+    }
+    del model.metadata_props[:]
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    model.doc_string = (f"pixforge generator {translator.config.model.generator}: input (batch, "
+                        f"{translator.input_nc}, height, width) in [-1, 1], height and width multiples of "
+                        f"{multiple}")
+    onnx.checker.check_model(model)
+    _write_atomically(out, model.SerializeToString())
+    return out
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; an export is an ordinary file
+        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _check_metadata(path: Path, meta: dict[str, str]) -> Config:
+    if meta.get("format") != FORMAT:
+        raise OnnxModelError(f"{path}: not a pixforge ONNX export (no '{FORMAT}' metadata); "
+                             f"make one with `pixforge export onnx`")
+    if meta.get("version") != VERSION:
+        raise OnnxModelError(f"{path}: pixforge ONNX format version {meta.get('version')!r}; "
+                             f"this pixforge reads version {VERSION}")
+    return config_from_dict(json.loads(meta["config"]), str(path))
+
+
+def read_onnx_config(path: str | Path) -> Config:
+    """The pixforge config stored in an exported file."""
+    import onnx
+
+    path = Path(path)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:  # protobuf's DecodeError and friends
+        raise OnnxModelError(f"{path}: not a readable ONNX file ({err.__class__.__name__})") from None
+    return _check_metadata(path, {p.key: p.value for p in model.metadata_props})
+
+
+class OnnxGenerator(nn.Module):
+    """An exported generator run by ONNX Runtime (CPU), usable wherever a generator module is.
+
+    ``Translator(OnnxGenerator(path), config)`` works unchanged: tensors go in and come out on the
+    caller's device, ``.to()`` is a no-op (the session runs on the CPU) and the graph is eval-mode
+    only, so ``.train()`` (the paper's test mode) raises.
+    """
+
+    def __init__(self, path: str | Path, intra_op_num_threads: int | None = None) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise OnnxModelError(f"{self.path}: ONNX file not found")
+        options = ort.SessionOptions()
+        if intra_op_num_threads is not None:
+            options.intra_op_num_threads = intra_op_num_threads
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own error types for garbled files
+            first = str(err).splitlines()[0] if str(err) else err.__class__.__name__
+            raise OnnxModelError(f"{self.path}: not a readable ONNX file ({first})") from None
+        self.config = _check_metadata(self.path, dict(self.session.get_modelmeta().custom_metadata_map))
+        self.size_multiple = int(self.session.get_modelmeta().custom_metadata_map["size_multiple"])
+        self.training = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+        (y,) = self.session.run([OUTPUT], {INPUT: array})
+        return torch.from_numpy(y).to(x.device)
+
+    def to(self, *args: Any, **kwargs: Any) -> OnnxGenerator:
+        return self
+
+    def train(self, mode: bool = True) -> OnnxGenerator:
+        if mode:
+            raise OnnxModelError(f"{self.path}: an ONNX export is eval-mode only (running BatchNorm "
+                                 f"statistics, no dropout); paper_test_mode needs the PyTorch checkpoint")
+        self.training = False
+        return self
+
+    def extra_repr(self) -> str:
+        return f"path={str(self.path)!r}, size_multiple={self.size_multiple}"
+
+
+def max_abs_difference(translator: Translator, onnx_path: str | Path, batch: int = 1, seed: int = 0) -> float:
+    """Largest |ONNX Runtime - PyTorch| on random input of the model's native size (PyTorch in fp32)."""
+    onnx_generator = OnnxGenerator(onnx_path)
+    side = native_size(translator.config, onnx_generator.size_multiple)
+    rng = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch, translator.input_nc, side, side, generator=rng) * 2 - 1
+    generator = translator.generator  # in eval mode outside Translator.forward
+    with torch.inference_mode():
+        expected = generator(x.to(translator.device, memory_format=translator.memory_format)).float().cpu()
+        actual = onnx_generator(x)
+    return float((expected - actual).abs().max())

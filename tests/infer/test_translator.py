@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pixforge.config import config_from_dict
+from pixforge.infer.translator import Translator, pad_to_multiple
+from pixforge.nn.build import build_generator
+
+
+def make_translator(input_nc: int = 3, output_nc: int = 3, **kwargs) -> Translator:
+    torch.manual_seed(0)
+    cfg = config_from_dict({"model": {"generator": "unet_64", "ngf": 8, "dropout": True},
+                            "data": {"input_nc": input_nc, "output_nc": output_nc}})
+    generator = build_generator(cfg)
+    with torch.no_grad():  # give BatchNorm non-trivial running statistics
+        generator.train()(torch.randn(4, input_nc, 64, 64))
+    return Translator(generator, cfg, device="cpu", **kwargs)
+
+
+def test_any_size_is_padded_translated_and_cropped_back():
+    t = make_translator()
+    for h, w in ((32, 32), (50, 70), (7, 100), (1, 1)):
+        out = t.forward(torch.rand(2, 3, h, w) * 2 - 1)
+        assert out.shape == (2, 3, h, w)
+
+
+def test_padding_mirrors_where_it_can():
+    x = torch.arange(12.0).reshape(1, 1, 3, 4)
+    padded = pad_to_multiple(x, 4)
+    assert padded.shape == (1, 1, 4, 4)
+    assert torch.equal(padded[0, 0, 3], x[0, 0, 1])  # reflection of row 1 about row 2
+
+
+def test_result_has_the_kind_of_the_input():
+    t = make_translator()
+    pil = Image.new("RGB", (40, 24), (200, 10, 10))
+    assert isinstance(t.predict(pil), Image.Image) and t.predict(pil).size == (40, 24)
+    arr = np.zeros((24, 40, 3), np.uint8)
+    assert t.predict(arr).dtype == np.uint8 and t.predict(arr).shape == (24, 40, 3)
+    deep = np.full((24, 40, 3), 40000, np.uint16)
+    assert t.predict(deep).dtype == np.uint16
+    ten = torch.zeros(3, 24, 40)
+    assert t.predict(ten).shape == (3, 24, 40)
+    assert t.predict(torch.zeros(2, 3, 24, 40)).shape == (2, 3, 24, 40)
+
+
+def test_grey_and_alpha_inputs_are_converted_to_the_model_channels():
+    t = make_translator(input_nc=1, output_nc=1)
+    assert t.predict(Image.new("RGBA", (33, 17))).mode == "L"
+    assert t.predict(np.zeros((17, 33), np.uint8)).shape == (17, 33)
+
+
+def test_batch_prediction_equals_one_by_one():
+    t = make_translator()
+    images = [np.random.default_rng(i).integers(0, 256, (64 + 8 * (i % 2), 40, 3), np.uint8) for i in range(5)]
+    batch = t.predict_batch(images, batch_size=2)
+    for image, out in zip(images, batch, strict=True):
+        assert np.array_equal(out, t.predict(image))
+
+
+def test_eval_mode_is_deterministic_and_paper_mode_is_stochastic():
+    x = torch.rand(1, 3, 64, 64)
+    t = make_translator()
+    assert torch.equal(t.forward(x), t.forward(x))
+    paper = make_translator(paper_test_mode=True)
+    assert not torch.equal(paper.forward(x), paper.forward(x))  # dropout stays on, as in the paper
+    assert not paper.generator.training  # the switch is scoped to the call
+
+
+def test_wrong_channel_count_is_named():
+    with pytest.raises(ValueError, match=r"expected a batch of shape \(B, 3, H, W\)"):
+        make_translator().forward(torch.zeros(1, 4, 8, 8))
