@@ -13,6 +13,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Paired image-to-image translation with conditional GANs (pix2pix).")
 export_app = typer.Typer(no_args_is_help=True, help="Export a trained generator to other runtimes.")
 app.add_typer(export_app, name="export")
+bench_app = typer.Typer(no_args_is_help=True, help="Speed and memory benchmarks, each beside its baseline.")
+app.add_typer(bench_app, name="bench")
 
 
 @app.callback()
@@ -143,6 +145,56 @@ def demo(
 
     page = run_demo(out, steps=steps)
     typer.echo(f"results page: {page}")
+
+
+def _facades(data: Path | None) -> Path:
+    root = data or Path(__file__).resolve().parents[3] / "shared" / "datasets" / "facades"  # checkout layout
+    if not (root / "train").is_dir():
+        raise ValueError(f"{root}: facades dataset not found (pass --data DIR with train/ and val/)")
+    return root
+
+
+def _report(title: str, rows: list[Any], out: Path) -> None:
+    from pixforge.bench.report import append_markdown, print_rows, render_markdown
+
+    print_rows(rows)
+    append_markdown(out, render_markdown(title, rows))
+    typer.echo(f"appended to {out}")
+
+
+@bench_app.command("train")
+def bench_train(
+    data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
+    steps: Annotated[int, typer.Option(min=20)] = 200,
+    size: Annotated[int, typer.Option(min=64)] = 256,
+    batch_size: Annotated[int, typer.Option(min=1)] = 1,
+    out: Path = Path("BENCHMARKS.md"),
+) -> None:
+    """unet_256 + PatchGAN training: pixforge's fast settings vs the reference's way (--baseline)."""
+    from pixforge.bench.train import bench_train as run
+
+    _report(f"train: unet_256 + PatchGAN, {size}², batch {batch_size}, {steps} steps",
+            run(_facades(data), steps=steps, size=size, batch=batch_size), out)
+
+
+@bench_app.command("translate")
+def bench_translate(
+    data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
+    count: Annotated[int, typer.Option(min=8)] = 100,
+    passes: Annotated[int, typer.Option(min=1)] = 3,
+    out: Path = Path("BENCHMARKS.md"),
+) -> None:
+    """Folder translation end to end (read, translate, write PNG): baseline, PyTorch and ONNX Runtime."""
+    from pixforge.bench.translate import bench_translate as run
+
+    _report(f"translate: {count} facades val label maps, 256², end to end", run(_facades(data), count, passes),
+            out)
+
+
+@bench_app.command("serve")
+def bench_serve() -> None:
+    """HTTP serving throughput (arrives with the serving issue)."""
+    raise ValueError("bench serve: pixforge has no HTTP server yet (it comes with the serving issue)")
 
 
 @app.command()

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -68,14 +68,9 @@ def descendants(pid: int) -> list[int]:
 
 def kill_tree(proc: subprocess.Popen) -> None:
     """SIGKILL the launcher and every worker, as if the machine lost power."""
-    for pid in [*descendants(proc.pid), proc.pid]:
-        try:
+    for pid in [proc.pid, *descendants(proc.pid)]:  # all found before any dies (orphans lose their parent)
+        with suppress(ProcessLookupError):  # a worker's own helpers share its group, so have no group id
             os.killpg(pid, signal.SIGKILL)  # each worker leads a session (and group) of its own
-        except (ProcessLookupError, PermissionError):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     proc.wait()
 
 
@@ -170,10 +165,10 @@ def test_resume_under_ddp_matches_uninterrupted_ddp_run(tmp_path, stripes_datase
     run("train", "-c", str(config), "--out", str(tmp_path / "full"), procs=2)
 
     killed = tmp_path / "killed"
-    first = killed / "checkpoints" / f"step_{every:08d}.safetensors"
+    latest = killed / "checkpoints" / "latest.safetensors"  # appears once the first checkpoint is complete
     with started("train", "-c", str(config), "--out", str(killed), procs=2) as proc:
         deadline = time.monotonic() + 120
-        while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        while not latest.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
         assert proc.poll() is None, "the run ended before it could be killed mid-run"
         kill_tree(proc)

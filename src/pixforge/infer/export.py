@@ -51,10 +51,9 @@ def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 1
     The graph is traced in eval mode in fp32 on the CPU: BatchNorm uses its running statistics (baked
     into the graph) and dropout is off, whatever the Translator's ``paper_test_mode``.
     """
-    if isinstance(source, Translator):
-        translator = source
-    else:
-        translator = Translator.from_pretrained(source, device="cpu")
+    translator = source
+    if not isinstance(translator, Translator):
+        translator = Translator.from_pretrained(translator, device="cpu")
     if isinstance(translator.generator, OnnxGenerator):
         raise OnnxModelError(f"{translator.generator.path}: already an ONNX model; export its checkpoint")
     out = Path(out)

@@ -54,7 +54,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False) -> RunResult:
 
 def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
     t = cfg.train
-    keep_freed_memory()
+    if t.keep_freed_memory:
+        keep_freed_memory()
     device = pick_device(t.device, dist.local_rank)
     if t.deterministic:
         torch.use_deterministic_algorithms(True)
@@ -171,9 +172,10 @@ def _prepare_run_dir(run_dir: Path, cfg: Config, resume: bool) -> None:
         (run_dir / "config.yaml").write_text(cfg.to_yaml())
 
 
-def _rng_state(dist: Dist) -> list[dict[str, Any]]:
-    """Every rank's RNG state (dropout, gradient-penalty mixing), gathered on rank 0."""
-    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+def _rng_state(recipe: Recipe, dist: Dist) -> list[dict[str, Any]]:
+    """Every rank's RNG state (dropout, gradient-penalty mixing) and own recipe state, gathered on rank 0."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate(),
+                             "recipe": recipe.rank_state()}
     if torch.cuda.is_available():
         state["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
     if not dist.enabled:
@@ -184,7 +186,7 @@ def _rng_state(dist: Dist) -> list[dict[str, Any]]:
 
 
 def _save(recipe: Recipe, cfg: Config, run_dir: Path, step: int, epoch: int, dist: Dist) -> Path | None:
-    rng = _rng_state(dist)
+    rng = _rng_state(recipe, dist)
     if not dist.is_main:
         barrier(dist)
         return None
@@ -205,6 +207,8 @@ def _restore(recipe: Recipe, run_dir: Path, dist: Dist) -> int:
     recipe.load_state_dict(state)
     ranks = state["rng"]
     rng = ranks[dist.rank] if dist.rank < len(ranks) else ranks[0]
+    if "recipe" in rng:  # rank 0's share is in ``state`` already; under torchrun each rank takes its own
+        recipe.load_rank_state(rng["recipe"])
     torch.set_rng_state(rng["torch"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])

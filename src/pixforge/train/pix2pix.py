@@ -31,7 +31,7 @@ def make_adam(params: Any, cfg: Config, device: torch.device, fast: bool = True)
 
 @register_recipe("pix2pix")
 class Pix2Pix:
-    def __init__(self, cfg: Config, device: torch.device, fast_optimizer: bool = True) -> None:
+    def __init__(self, cfg: Config, device: torch.device) -> None:
         check_precision(cfg.train.precision, device)
         self.cfg, self.device = cfg, device
         self.memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
@@ -40,8 +40,8 @@ class Pix2Pix:
         # The networks the step calls; DDP wrappers replace them under torchrun.
         self.G: nn.Module = self.generator
         self.D: nn.Module = self.discriminator
-        self.opt_G = make_adam(self.generator.parameters(), cfg, device, fast_optimizer)
-        self.opt_D = make_adam(self.discriminator.parameters(), cfg, device, fast_optimizer)
+        self.opt_G = make_adam(self.generator.parameters(), cfg, device, cfg.train.fused_adam)
+        self.opt_D = make_adam(self.discriminator.parameters(), cfg, device, cfg.train.fused_adam)
         self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.precision == "fp16")
         self.gan = adversarial_loss(cfg.loss.gan_mode)
         self.pool = ImagePool(cfg.train.pool_size, seed=cfg.train.seed)
@@ -121,4 +121,11 @@ class Pix2Pix:
         self.opt_D.load_state_dict(state["optim"]["D"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        self.pool.load_state_dict(state["pool"])
+
+    def rank_state(self) -> dict[str, Any]:
+        """What differs between torchrun ranks (each pools its own fakes); the loop saves every rank's."""
+        return {"pool": self.pool.state_dict()}
+
+    def load_rank_state(self, state: dict[str, Any]) -> None:
         self.pool.load_state_dict(state["pool"])
