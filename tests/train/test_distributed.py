@@ -138,9 +138,9 @@ def test_two_processes_of_batch_one_match_one_process_of_batch_two(tmp_path, str
     val = PairedDataset(config_from_dict(config).data, "val", train=False)
     x = torch.stack([val[i]["input"] for i in range(len(val))])
     with torch.no_grad():
-        torch.testing.assert_close(G_ddp(x), G_one(x), atol=1e-4, rtol=0)
+        torch.testing.assert_close(G_ddp(x), G_one(x), atol=1e-5, rtol=0)
         pair = torch.cat([x, G_one(x)], 1)
-        torch.testing.assert_close(D_ddp(pair), D_one(pair), atol=1e-4, rtol=0)
+        torch.testing.assert_close(D_ddp(pair), D_one(pair), atol=1e-5, rtol=0)
 
     # Only rank 0 writes: one log, each step once, and losses averaged over the whole global batch.
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["checkpoints", "config.yaml",

@@ -72,7 +72,7 @@ def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 1
                                 DeprecationWarning)
         warnings.filterwarnings("ignore", "The feature will be removed", DeprecationWarning,
                                 module=r"torch\.onnx")
-        # Reflection padding exports as Slice with step -1, which the folder leaves as it is (correctly).
+        # Reflection padding reverses its pad list with a step -1 Slice that the folder skips: harmless.
         warnings.filterwarnings("ignore", "Constant folding - Only steps=1 can be constant folded",
                                 UserWarning)
         torch.onnx.export(generator, (example,), buffer, dynamo=False, opset_version=opset,

@@ -128,9 +128,13 @@ def find_checkpoint(path: str | Path) -> Path:
     path = Path(path)
     if path.is_file():
         return path
-    for candidate in (path / "checkpoints" / LATEST, path / LATEST):
-        if candidate.exists():
-            return candidate.resolve()
+    for folder in (path / "checkpoints", path):
+        if (folder / LATEST).exists():
+            return (folder / LATEST).resolve()
+        # A crash between writing a step file and repointing `latest` leaves a complete step file.
+        steps = sorted(folder.glob("step_*.safetensors"))
+        if steps:
+            return steps[-1]
     raise CheckpointError(f"{path}: no checkpoint found (expected a .safetensors file or a run directory "
                           f"with checkpoints/{LATEST})")
 

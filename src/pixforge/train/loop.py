@@ -64,6 +64,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
     torch.manual_seed(t.seed)  # identical initial weights on every rank
 
     dataset = PairedDataset(cfg.data, cfg.data.train_split, train=True)
+    dataset.preload(progress=dist.is_main and sys.stderr.isatty())  # decode once (forked workers inherit it)
     val_set = _maybe_val_set(cfg)
     recipe = create_recipe(cfg, device)
     step = 0
