@@ -42,7 +42,7 @@ def render_markdown(title: str, rows: list[Row], command: str | None = None) -> 
     import torch
 
     command = command or "pixforge " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    extras = sorted({k for r in rows for k in r.extra}, key=lambda k: [k in r.extra for r in rows].index(True))
+    extras = list(dict.fromkeys(k for r in rows for k in r.extra))  # in the order the rows give them
     head = ["bench", "mode", "value", "× baseline", *extras, "settings"]
     lines = [
         f"### {title}",

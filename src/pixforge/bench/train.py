@@ -40,7 +40,7 @@ def model_config(data_root: Path, steps: int, size: int, batch: int) -> dict[str
         "name": "bench",
         "model": {"generator": f"unet_{size}", "discriminator": "patchgan"},  # unet_256 at 256²
         "data": {"root": str(data_root), "direction": "BtoA", "preprocess": "resize_and_crop",
-                 "load_size": size + size // 8, "crop_size": size, "max_items": 200, "val_split": None},
+                 "load_size": size * 286 // 256, "crop_size": size, "max_items": 200, "val_split": None},
         "train": {"batch_size": batch, "max_steps": steps, "log_every": 10, "sample_every": 10**9,
                   "checkpoint_every": 10**9, "deterministic": False},
     }

@@ -27,3 +27,10 @@ def build_discriminator(cfg: Config, init: bool = True) -> nn.Module:
 def size_multiple(net: nn.Module) -> int:
     """Height and width a generator's input must be a multiple of (1 if it does not say)."""
     return int(getattr(net, "size_multiple", 1))
+
+
+def set_gradient_checkpointing(net: nn.Module, enabled: bool) -> None:
+    """Switch activation recomputation on in every block of ``net`` that supports it."""
+    for module in net.modules():
+        if hasattr(module, "gradient_checkpointing"):
+            module.gradient_checkpointing = enabled

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pixforge.nn.checkpointing import call, recompute
 from pixforge.nn.norms import conv_bias, norm_layer
 from pixforge.nn.registry import register_generator
 
@@ -24,8 +25,11 @@ class ResnetBlock(nn.Module):
         layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm_layer(norm, dim)]
         self.conv_block = nn.Sequential(*layers)
 
+    gradient_checkpointing = False
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv_block(x)
+        run = recompute if self.gradient_checkpointing and self.training else call
+        return x + run(self.conv_block, x)
 
 
 class ResnetGenerator(nn.Module):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pixforge.nn.checkpointing import call, recompute
 from pixforge.nn.norms import conv_bias, norm_layer
 from pixforge.nn.registry import register_generator
 
@@ -46,13 +47,14 @@ class UnetGenerator(nn.Module):
                 layers.append(norm_layer(norm, w[j]))
             down.append(nn.Sequential(*layers))
 
+        # ReLUs here are not in place: a block under gradient checkpointing must leave its input intact.
         up: list[nn.Module] = [
             # The outermost layer always has a bias: no norm follows it, only tanh.
-            nn.Sequential(nn.ReLU(True), nn.ConvTranspose2d(2 * w[0], output_nc, 4, 2, 1), nn.Tanh())
+            nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(2 * w[0], output_nc, 4, 2, 1), nn.Tanh())
         ]
         for j in range(1, num_downs):
             in_ch = w[j] if j == innermost else 2 * w[j]
-            layers = [nn.ReLU(True), nn.ConvTranspose2d(in_ch, w[j - 1], 4, 2, 1, bias=bias)]
+            layers = [nn.ReLU(), nn.ConvTranspose2d(in_ch, w[j - 1], 4, 2, 1, bias=bias)]
             layers.append(norm_layer(norm, w[j - 1]))
             # Dropout is the paper's only noise source; the reference puts it in the 8ngf->8ngf levels.
             if dropout and 4 <= j < innermost:
@@ -61,14 +63,18 @@ class UnetGenerator(nn.Module):
         self.down = nn.ModuleList(down)
         self.up = nn.ModuleList(up)
 
+    gradient_checkpointing = False
+    """Recompute each level's activations in backward instead of keeping them (``set_gradient_checkpointing``)."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        run = recompute if self.gradient_checkpointing and self.training else call
         skips = []
         for block in self.down:
-            x = block(x)
+            x = run(block, x)
             skips.append(x)
-        x = self.up[-1](x)
+        x = run(self.up[-1], x)
         for j in range(self.num_downs - 2, -1, -1):
-            x = self.up[j](torch.cat([skips[j], x], 1))
+            x = run(self.up[j], torch.cat([skips[j], x], 1))
         return x
 
 

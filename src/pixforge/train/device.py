@@ -45,3 +45,8 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def should_compile(setting: bool | None, device: torch.device) -> bool:
+    """``train.compile``: explicit True/False wins; ``None`` compiles on CUDA only (measured: no CPU gain)."""
+    return device.type == "cuda" if setting is None else setting

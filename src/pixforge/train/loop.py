@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from pixforge.config import Config
 from pixforge.data.datasets import PairedDataset
 from pixforge.train import checkpoint as ckpt
-from pixforge.train.device import pick_device
+from pixforge.train.device import pick_device, should_compile
 from pixforge.train.distributed import Dist, barrier, init_distributed, mean_over_ranks, shutdown_distributed
 from pixforge.train.metrics_log import MetricsLog
 from pixforge.train.models import Recipe, create_recipe
@@ -74,6 +74,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
         torch.manual_seed(t.seed + dist.rank)  # dropout noise differs per rank
     if dist.enabled:
         recipe.wrap_distributed(device)
+    if should_compile(t.compile, device):
+        recipe.compile()
 
     batches = EpochBatches(len(dataset), t.batch_size, t.seed, dist.rank, dist.world_size)
     total = t.max_steps or (t.n_epochs + t.n_epochs_decay) * batches.steps_per_epoch

@@ -14,7 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from pixforge.config import Config
 from pixforge.nn import adversarial_loss, gradient_penalty, l1_loss
-from pixforge.nn.build import build_discriminator, build_generator
+from pixforge.nn.build import build_discriminator, build_generator, set_gradient_checkpointing
 from pixforge.train.device import autocast, check_precision
 from pixforge.train.image_pool import ImagePool
 from pixforge.train.models import register_recipe
@@ -36,6 +36,7 @@ class Pix2Pix:
         self.cfg, self.device = cfg, device
         self.memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
         self.generator = build_generator(cfg).to(device, memory_format=self.memory_format)
+        set_gradient_checkpointing(self.generator, cfg.train.gradient_checkpointing)
         self.discriminator = build_discriminator(cfg).to(device, memory_format=self.memory_format)
         # The networks the step calls; DDP wrappers replace them under torchrun.
         self.G: nn.Module = self.generator
@@ -53,6 +54,12 @@ class Pix2Pix:
             self.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(self.discriminator)
         self.G = DistributedDataParallel(self.generator, device_ids=ids)
         self.D = DistributedDataParallel(self.discriminator, device_ids=ids)
+
+    def compile(self) -> None:
+        """Compile the networks the step calls (after any DDP wrapping, as DDP's docs advise)."""
+        mode = self.cfg.train.compile_mode
+        self.G = torch.compile(self.G, mode=mode)
+        self.D = torch.compile(self.D, mode=mode)
 
     def train(self, mode: bool = True) -> None:
         self.generator.train(mode)
