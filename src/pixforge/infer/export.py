@@ -152,6 +152,8 @@ class OnnxGenerator(nn.Module):
         if not self.path.is_file():
             raise OnnxModelError(f"{self.path}: ONNX file not found")
         options = ort.SessionOptions()
+        # ORT's idle threads spin by default, stealing the cores our decode/encode threads need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if intra_op_num_threads is not None:
             options.intra_op_num_threads = intra_op_num_threads
         try:
