@@ -168,13 +168,14 @@ def bench_train(
     steps: Annotated[int, typer.Option(min=20)] = 200,
     size: Annotated[int, typer.Option(min=64)] = 256,
     batch_size: Annotated[int, typer.Option(min=1)] = 1,
+    baseline: Annotated[bool, typer.Option(help="Also run the reference's way beside it, for ratios.")] = True,
     out: Path = Path("BENCHMARKS.md"),
 ) -> None:
-    """unet_256 + PatchGAN training: pixforge's fast settings vs the reference's way (--baseline)."""
+    """unet_256 + PatchGAN training: pixforge's fast settings beside the reference's way (the baseline)."""
     from pixforge.bench.train import bench_train as run
 
-    _report(f"train: unet_256 + PatchGAN, {size}², batch {batch_size}, {steps} steps",
-            run(_facades(data), steps=steps, size=size, batch=batch_size), out)
+    _report(f"train: unet_{size} + PatchGAN, {size}², batch {batch_size}, {steps} steps",
+            run(_facades(data), steps=steps, size=size, batch=batch_size, baseline=baseline), out)
 
 
 @bench_app.command("translate")
@@ -182,13 +183,16 @@ def bench_translate(
     data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
     count: Annotated[int, typer.Option(min=8)] = 100,
     passes: Annotated[int, typer.Option(min=1)] = 3,
+    baseline: Annotated[bool, typer.Option(help="Also run the reference's way beside it, for ratios.")] = True,
     out: Path = Path("BENCHMARKS.md"),
 ) -> None:
     """Folder translation end to end (read, translate, write PNG): baseline, PyTorch and ONNX Runtime."""
+    from pixforge.bench.translate import MODES
     from pixforge.bench.translate import bench_translate as run
 
-    _report(f"translate: {count} facades val label maps, 256², end to end", run(_facades(data), count, passes),
-            out)
+    modes = MODES if baseline else tuple(m for m in MODES if m != "baseline")
+    _report(f"translate: {count} facades val label maps, 256², end to end",
+            run(_facades(data), count, passes, modes), out)
 
 
 @bench_app.command("serve")

@@ -94,18 +94,20 @@ def run_mode(name: str, overrides: dict[str, Any], data_root: Path, steps: int, 
 
 
 def bench_train(data_root: Path, steps: int = 200, size: int = 256, batch: int = 1, device: str = "cpu",
-                quality: bool = True) -> list[Row]:
-    """Baseline first, then pixforge's fast settings; rows carry the ratio to the baseline."""
-    base = run_mode("baseline", BASELINE, data_root, steps, size, batch, quality)
+                quality: bool = True, baseline: bool = True) -> list[Row]:
+    """Baseline first (unless ``baseline=False``), then pixforge's fast settings; rows carry the ratio."""
+    base = run_mode("baseline", BASELINE, data_root, steps, size, batch, quality) if baseline else None
     fast = run_mode("pixforge", fast_settings(device), data_root, steps, size, batch, quality)
     rows = []
     for report in (base, fast):
+        if report is None:
+            continue
         detail = ", ".join(f"{k} {v}" for k, v in fast_settings(device)["train"].items()) \
             if report is fast else "fp32, NCHW, per-parameter Adam, JPEG decode every step, eager"
         rows.append(Row(
             bench="train", mode=report["mode"], detail=detail,
             value=report["it_s"] * batch, unit="images/s",
-            ratio=report["it_s"] / base["it_s"],
+            ratio=report["it_s"] / base["it_s"] if base else None,
             extra={"s/step": round(1 / report["it_s"], 4), "peak RSS MB": round(report["peak_rss_mb"]),
                    **({"peak GPU MB": round(report["peak_gpu_mb"])} if "peak_gpu_mb" in report else {}),
                    **({f"val L1 @{steps}": round(report["val_l1"], 4)} if "val_l1" in report else {}),
