@@ -11,6 +11,7 @@ width are dynamic axes; height and width must be multiples of ``size_multiple`` 
 from __future__ import annotations
 
 import copy
+import importlib
 import io
 import json
 import math
@@ -38,6 +39,14 @@ PARITY_TOLERANCE = 1e-4
 
 class OnnxModelError(ValueError):
     """An .onnx file is missing, unreadable or not a pixforge export; the message names it."""
+
+
+def _optional(module: str) -> Any:
+    """ONNX support is an extra: say how to get it instead of a bare ImportError."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise OnnxModelError(f"{module} is not installed; install the extra: pip install 'pixforge[onnx]'") from None
 
 
 def native_size(config: Config, multiple: int) -> int:
@@ -78,8 +87,7 @@ def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 1
         torch.onnx.export(generator, (example,), buffer, dynamo=False, opset_version=opset,
                           input_names=[INPUT], output_names=[OUTPUT],
                           dynamic_axes={INPUT: axes, OUTPUT: axes}, do_constant_folding=True)
-    import onnx
-
+    onnx = _optional("onnx")
     model = onnx.load_from_string(buffer.getvalue())
     meta = {
         "format": FORMAT,
@@ -126,7 +134,7 @@ def _check_metadata(path: Path, meta: dict[str, str]) -> Config:
 
 def read_onnx_config(path: str | Path) -> Config:
     """The pixforge config stored in an exported file."""
-    import onnx
+    onnx = _optional("onnx")
 
     path = Path(path)
     try:
@@ -146,7 +154,7 @@ class OnnxGenerator(nn.Module):
 
     def __init__(self, path: str | Path, intra_op_num_threads: int | None = None) -> None:
         super().__init__()
-        import onnxruntime as ort
+        ort = _optional("onnxruntime")
 
         self.path = Path(path)
         if not self.path.is_file():

@@ -11,8 +11,9 @@ input.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -129,21 +130,18 @@ class Translator:
             y = self.generator(x)
         return y[..., :h, :w].float().cpu().contiguous()
 
-    def _mode(self) -> Any:
-        translator = self
-
-        class _Mode:
-            def __enter__(self) -> None:
-                if translator.paper_test_mode:
-                    translator._mode_lock.acquire()
-                    translator.generator.train()
-
-            def __exit__(self, *exc: object) -> None:
-                if translator.paper_test_mode:
-                    translator.generator.eval()
-                    translator._mode_lock.release()
-
-        return _Mode()
+    @contextlib.contextmanager
+    def _mode(self) -> Iterator[None]:
+        """Eval mode normally; the paper's train-mode inference is scoped to one call (and serialised)."""
+        if not self.paper_test_mode:
+            yield
+            return
+        with self._mode_lock:
+            self.generator.train()
+            try:
+                yield
+            finally:
+                self.generator.eval()
 
     # -- conversions ------------------------------------------------------------------------------
     def _to_model_tensor(self, image: Any) -> torch.Tensor:

@@ -175,8 +175,9 @@ def _prepare_run_dir(run_dir: Path, cfg: Config, resume: bool) -> None:
         (run_dir / "config.yaml").write_text(cfg.to_yaml())
 
 
-def _rng_state(recipe: Recipe, dist: Dist) -> list[dict[str, Any]]:
-    """Every rank's RNG state (dropout, gradient-penalty mixing) and own recipe state, gathered on rank 0."""
+def _per_rank_state(recipe: Recipe, dist: Dist) -> list[dict[str, Any]]:
+    """What differs between ranks, gathered on rank 0: RNG states (dropout, gradient-penalty mixing) and
+    the recipe's own per-rank state (pix2pix: its image pool)."""
     state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate(),
                              "recipe": recipe.rank_state()}
     if torch.cuda.is_available():
@@ -189,13 +190,13 @@ def _rng_state(recipe: Recipe, dist: Dist) -> list[dict[str, Any]]:
 
 
 def _save(recipe: Recipe, cfg: Config, run_dir: Path, step: int, epoch: int, dist: Dist) -> Path | None:
-    rng = _rng_state(recipe, dist)
+    ranks = _per_rank_state(recipe, dist)
     if not dist.is_main:
         barrier(dist)
         return None
     state = recipe.state_dict()
     state["progress"] = {"step": step, "epoch": epoch}
-    state["rng"] = rng
+    state["ranks"] = ranks
     folder = run_dir / "checkpoints"
     path = ckpt.save_checkpoint(folder / ckpt.checkpoint_name(step), cfg.to_dict(), state)
     ckpt.point_latest(folder, path)
@@ -208,10 +209,9 @@ def _restore(recipe: Recipe, run_dir: Path, dist: Dist) -> int:
     path = ckpt.find_checkpoint(run_dir)
     _, state = ckpt.load_checkpoint(path)
     recipe.load_state_dict(state)
-    ranks = state["rng"]
-    rng = ranks[dist.rank] if dist.rank < len(ranks) else ranks[0]
-    if "recipe" in rng:  # rank 0's share is in ``state`` already; under torchrun each rank takes its own
-        recipe.load_rank_state(rng["recipe"])
+    ranks = state["ranks"]
+    rng = ranks[dist.rank] if dist.rank < len(ranks) else ranks[0]  # more ranks than saved: reuse rank 0's
+    recipe.load_rank_state(rng["recipe"])
     torch.set_rng_state(rng["torch"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])

@@ -118,7 +118,6 @@ class Pix2Pix:
             "D": self.discriminator.state_dict(),
             "optim": {"G": self.opt_G.state_dict(), "D": self.opt_D.state_dict()},
             "scaler": self.scaler.state_dict(),
-            "pool": self.pool.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -128,7 +127,6 @@ class Pix2Pix:
         self.opt_D.load_state_dict(state["optim"]["D"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        self.pool.load_state_dict(state["pool"])
 
     def rank_state(self) -> dict[str, Any]:
         """What differs between torchrun ranks (each pools its own fakes); the loop saves every rank's."""

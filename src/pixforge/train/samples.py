@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,21 +33,28 @@ def make_grid(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:
     return grid
 
 
+@contextlib.contextmanager
+def evaluating(generator: nn.Module) -> Iterator[None]:
+    """Eval mode (running BatchNorm statistics, no dropout) for the block, then back to what it was."""
+    was_training = generator.training
+    generator.eval()
+    try:
+        yield
+    finally:
+        generator.train(was_training)
+
+
 @torch.inference_mode()
 def translate_items(generator: nn.Module, dataset: Dataset, indices: list[int], device: torch.device,
                     precision: str = "fp32") -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(input, output, target) uint8 images for dataset items, with the generator in eval mode."""
-    was_training = generator.training
-    generator.eval()
     out = []
-    try:
+    with evaluating(generator):
         for i in indices:
             item = dataset[i]
             with autocast(precision, device):
                 fake = generator(item["input"].unsqueeze(0).to(device))[0].float().cpu()
             out.append((from_tensor(item["input"]), from_tensor(fake), from_tensor(item["target"])))
-    finally:
-        generator.train(was_training)
     return out
 
 
@@ -59,15 +68,11 @@ def write_sample_grid(path: Path, generator: nn.Module, dataset: Dataset, device
 def mean_l1(generator: nn.Module, dataset: Dataset, device: torch.device, precision: str = "fp32",
             limit: int | None = None) -> float:
     """Mean absolute error in [-1, 1] units between G(input) and target, eval mode."""
-    was_training = generator.training
-    generator.eval()
     total, n = 0.0, min(len(dataset), limit or len(dataset))
-    try:
+    with evaluating(generator):
         for i in range(n):
             item = dataset[i]
             with autocast(precision, device):
                 fake = generator(item["input"].unsqueeze(0).to(device)).float()
             total += (fake[0] - item["target"].to(device)).abs().mean().item()
-    finally:
-        generator.train(was_training)
     return total / max(n, 1)
