@@ -66,6 +66,7 @@ def train(
             raise ValueError(f"{run_dir}: already holds a run; use --resume {run_dir} or another --out")
     if cfg.data.root is None:
         raise ValueError("data.root: no dataset folder; pass --data DIR or set data.root in the config")
+    typer.echo(f"{'resuming' if resume else 'training'} {cfg.name} in {run_dir}")
     result = run_training(cfg, run_dir, resume=resume is not None)
     typer.echo(f"trained {result.step} steps; checkpoint {result.checkpoint}")
 

@@ -23,5 +23,5 @@ def test_train_bench_runs_both_modes_and_reports_ratio_and_quality(stripes_datas
 @pytest.mark.slow
 def test_translate_bench_times_baseline_torch_and_onnx(facades):
     rows = bench_translate(facades, count=8, passes=1)
-    assert [r.mode for r in rows] == ["baseline", "pixforge-torch", "pixforge-onnx"]
+    assert [r.mode for r in rows] == ["baseline", "pixforge-torch-b1", "pixforge-torch", "pixforge-onnx"]
     assert rows[0].ratio == 1.0 and all(r.value > 0 for r in rows)

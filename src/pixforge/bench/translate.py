@@ -20,7 +20,8 @@ from typing import Any
 
 from pixforge.bench.report import Row
 
-MODES = ("baseline", "pixforge-torch", "pixforge-onnx")
+MODES = ("baseline", "pixforge-torch-b1", "pixforge-torch", "pixforge-onnx")
+"""``-b1``: one image per forward (latency-bound use); the others batch 8 equal-size images."""
 
 
 def write_inputs(facades: Path, folder: Path, count: int = 100) -> list[Path]:
@@ -85,18 +86,19 @@ def _child(mode: str, checkpoint: Path, files: list[Path], passes: int, report_p
             settings = "fp32, NCHW, batch 1, sequential decode/forward/encode"
         else:
             keep_freed_memory()
+            batch = 1 if mode.endswith("-b1") else 8
             if mode == "pixforge-onnx":
                 from pixforge.infer.export import export_onnx
 
                 onnx_path = export_onnx(checkpoint, out / "model.onnx")
                 translator = Translator.from_onnx(onnx_path)
-                settings = "ONNX Runtime fp32, batch 8, threaded decode/encode"
+                settings = f"ONNX Runtime fp32, batch {batch}, threaded decode/encode"
             else:
                 bf16 = torch.cuda.is_available() or cpu_has_native_bf16()
                 translator = Translator.from_pretrained(checkpoint, precision="bf16" if bf16 else "fp32",
                                                         channels_last=True)
-                settings = f"{'bf16' if bf16 else 'fp32'}, channels_last, batch 8, threaded decode/encode"
-            run = lambda fs: translate_files(translator, fs, out, batch_size=8)  # noqa: E731
+                settings = f"{'bf16' if bf16 else 'fp32'}, channels_last, batch {batch}, threaded decode/encode"
+            run = lambda fs: translate_files(translator, fs, out, batch_size=batch)  # noqa: E731
         run(files[:8])  # warm-up: first-call allocations and kernel selection
         times = []
         for _ in range(passes):
