@@ -78,6 +78,7 @@ def test_a_corrupt_input_is_one_line_naming_the_file(run_dir, tmp_path):
     (["train", "-c", "facades"], "data.root: no dataset folder"),
     (["train", "-c", "no_such_preset"], "no_such_preset: config file not found"),
     (["import-reference", "nowhere", "--out", "o"], "nowhere: not a directory"),
+    (["train", "-c", "facades", "--resume", "r"], "not both"),
 ])
 def test_errors_are_one_line_without_traceback(tmp_path, args, needle):
     result = pixforge(*args, cwd=tmp_path)
@@ -100,6 +101,11 @@ def test_train_then_translate_from_the_command_line(tmp_path, stripes_dataset):
     assert again.returncode != 0 and "already holds a run" in again.stderr
     out = pixforge("translate", str(stripes_dataset / "val"), "--model", str(run), "--out", str(tmp_path / "o"))
     assert out.returncode == 0 and len(list((tmp_path / "o").glob("*.png"))) == 4
+
+
+def test_an_imported_run_cannot_be_resumed(run_dir):
+    result = pixforge("train", "--resume", str(run_dir), "--data", str(run_dir))
+    assert result.returncode != 0 and "holds weights only" in result.stderr
 
 
 def test_presets_are_listed():

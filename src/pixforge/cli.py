@@ -52,6 +52,8 @@ def train(
     overrides = _parse_set(set_ or [])
     if data is not None:
         overrides.setdefault("data", {})["root"] = str(data)
+    if resume is not None and config is not None:
+        raise ValueError("train: give --config (a new run) or --resume RUN_DIR (its config.yaml), not both")
     if resume is not None:
         if not (resume / "config.yaml").is_file():
             raise ValueError(f"{resume}: not a run directory (no config.yaml to resume from)")

@@ -62,14 +62,15 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not t.deterministic
     torch.manual_seed(t.seed)  # identical initial weights on every rank
+    saved_state = _resumable_state(run_dir) if resume else None  # before loading data: fail fast
 
     dataset = PairedDataset(cfg.data, cfg.data.train_split, train=True)
     dataset.preload(progress=dist.is_main and sys.stderr.isatty())  # decode once (forked workers inherit it)
     val_set = _maybe_val_set(cfg)
     recipe = create_recipe(cfg, device)
     step = 0
-    if resume:
-        step = _restore(recipe, run_dir, dist)
+    if saved_state is not None:
+        step = _restore(recipe, saved_state, dist)
     else:
         torch.manual_seed(t.seed + dist.rank)  # dropout noise differs per rank
     if dist.enabled:
@@ -205,9 +206,16 @@ def _save(recipe: Recipe, cfg: Config, run_dir: Path, step: int, epoch: int, dis
     return path
 
 
-def _restore(recipe: Recipe, run_dir: Path, dist: Dist) -> int:
+def _resumable_state(run_dir: Path) -> dict[str, Any]:
     path = ckpt.find_checkpoint(run_dir)
     _, state = ckpt.load_checkpoint(path)
+    if "optim" not in state or "ranks" not in state:
+        raise ckpt.CheckpointError(f"{path}: holds weights only (imported or exported), so there is no "
+                                   f"training state to resume; start a new run instead")
+    return state
+
+
+def _restore(recipe: Recipe, state: dict[str, Any], dist: Dist) -> int:
     recipe.load_state_dict(state)
     ranks = state["ranks"]
     rng = ranks[dist.rank] if dist.rank < len(ranks) else ranks[0]  # more ranks than saved: reuse rank 0's
