@@ -78,3 +78,4 @@ def test_foreign_and_truncated_files_are_named(tmp_path):
         load_checkpoint(cut)
     with pytest.raises(CheckpointError, match="no checkpoint found"):
         find_checkpoint(tmp_path / "nothing")
+
