@@ -155,7 +155,7 @@ def test_two_processes_of_batch_one_match_one_process_of_batch_two(tmp_path, str
 
 @pytest.mark.slow
 def test_resume_under_ddp_matches_uninterrupted_ddp_run(tmp_path, stripes_dataset):
-    steps, every = 24, 8
+    steps, every = 32, 8  # the kill lands after step 8; 24 more steps leave it ample time to land mid-run
     # Dropout on (unet_64 is the smallest U-Net with a dropout level) and an image pool: each rank draws
     # its own dropout masks and keeps its own pool, and all of it must come back on resume.
     model = {"generator": "unet_64", "dropout": True}
@@ -170,7 +170,9 @@ def test_resume_under_ddp_matches_uninterrupted_ddp_run(tmp_path, stripes_datase
         deadline = time.monotonic() + 120
         while not latest.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
-        assert proc.poll() is None, "the run ended before it could be killed mid-run"
+        if proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            pytest.fail(f"the run ended (exit {proc.returncode}) before it could be killed mid-run:\n{out}")
         kill_tree(proc)
     assert not (killed / "checkpoints" / f"step_{steps:08d}.safetensors").exists(), "killed too late"
 
