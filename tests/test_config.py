@@ -35,3 +35,10 @@ def test_bad_field_is_named_with_the_file(tmp_path):
         load_config(path)
     with pytest.raises(ConfigError, match="nope.yaml: config file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_a_crop_larger_than_the_resize_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {load_size: 200, crop_size: 256}\n")
+    with pytest.raises(ConfigError, match="field 'data': Value error, load_size 200 is smaller than crop_size 256"):
+        load_config(path)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Direction = Literal["AtoB", "BtoA"]
 Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
@@ -51,6 +51,13 @@ class DataConfig(_Section):
     """Keep decoded, resized images in memory instead of decoding JPEGs every step."""
     num_workers: int | None = Field(None, ge=0)
     """Data-loader processes; ``None`` sizes them to the cores (0 on a 2-core machine)."""
+
+    @model_validator(mode="after")
+    def _crop_fits_the_resize(self) -> DataConfig:
+        if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.load_size < self.crop_size:
+            raise ValueError(f"load_size {self.load_size} is smaller than crop_size {self.crop_size}; "
+                             f"'{self.preprocess}' resizes to load_size and then crops crop_size from it")
+        return self
 
 
 class ModelConfig(_Section):

@@ -213,12 +213,6 @@ def test_skip_bad_counts_bad_files_and_leaves_them_out(tmp_path: Path) -> None:
     assert [ds[i]["input"].shape for i in range(3)] == [(3, 32, 32)] * 3
 
 
-def test_load_size_below_crop_size_is_refused(tmp_path: Path) -> None:
-    _write_aligned(tmp_path / "train", ["1.png"])
-    with pytest.raises(DatasetError, match=r"load_size 16 < data\.crop_size 32"):
-        PairedDataset(_cfg(tmp_path, load_size=16, crop_size=32), "train", train=True)
-
-
 def test_items_from_worker_processes_match_direct_indexing(tmp_path: Path) -> None:
     _write_aligned(tmp_path / "train", ["1.png", "2.png", "3.png"])
     ds = PairedDataset(_cfg(tmp_path, load_size=36, crop_size=32), "train", train=True)

@@ -103,11 +103,6 @@ class PairedDataset(Dataset):
     def __init__(self, cfg: DataConfig, split: str | None, train: bool) -> None:
         if cfg.root is None:
             raise DatasetError("data.root is not set; point it at the folder holding train/ and val/")
-        if cfg.preprocess in ("resize_and_crop", "scale_width_and_crop") and cfg.load_size < cfg.crop_size:
-            raise DatasetError(
-                f"data.load_size {cfg.load_size} < data.crop_size {cfg.crop_size}: "
-                f"preprocess '{cfg.preprocess}' crops crop_size out of load_size"
-            )
         self.cfg = cfg
         self.train = train
         atob = cfg.direction == "AtoB"
