@@ -93,6 +93,13 @@ def read_image(path: str | Path, channels: int, max_pixels: int = DEFAULT_MAX_PI
     return convert_channels(_orient(arr, orientation), channels)
 
 
+def drop_alpha(arr: np.ndarray) -> np.ndarray:
+    """HxW, HxWxC -> HxWx1 or HxWx3: grey+alpha and RGBA lose their alpha, as Pillow's convert('RGB') does."""
+    if arr.ndim == 2:
+        return arr[:, :, None]
+    return arr[..., :-1] if arr.shape[2] in (2, 4) else arr
+
+
 def convert_channels(arr: np.ndarray, channels: int) -> np.ndarray:
     """Convert an HxWx1 or HxWx3 array to ``channels`` channels, keeping its dtype."""
     _check_channels(channels)
@@ -265,7 +272,7 @@ def _read_png16(path: str | Path) -> np.ndarray:
         arr = np.array(list(rows), dtype=np.uint16).reshape(height, width, info["planes"])
     except (png.Error, zlib.error, ValueError, EOFError, OSError) as err:
         raise ImageError(path, f"truncated or corrupt image file ({_one_line(err)})") from None
-    return arr[..., :1] if info["planes"] <= 2 else arr[..., :3]  # drop alpha
+    return drop_alpha(arr)
 
 
 def _orientation(im: Image.Image) -> int:

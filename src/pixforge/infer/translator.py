@@ -24,7 +24,7 @@ from PIL import Image
 from torch import nn
 
 from pixforge.config import Config, config_from_dict
-from pixforge.data.image_io import convert_channels, from_tensor, to_tensor
+from pixforge.data.image_io import convert_channels, drop_alpha, from_tensor, to_tensor
 from pixforge.nn.build import build_generator, size_multiple
 from pixforge.train.checkpoint import find_checkpoint, load_checkpoint
 from pixforge.train.device import autocast, pick_device
@@ -151,11 +151,7 @@ class Translator:
             image = np.asarray(image.convert("L" if self.input_nc == 1 else "RGB"))
         if not isinstance(image, np.ndarray):
             raise TypeError(f"expected a PIL image, numpy array or tensor, got {type(image).__name__}")
-        if image.ndim == 2:
-            image = image[:, :, None]
-        if image.shape[2] in (2, 4):  # grey or colour with alpha: drop alpha, as when reading files
-            image = image[:, :, :-1]
-        return to_tensor(convert_channels(image, self.input_nc))
+        return to_tensor(convert_channels(drop_alpha(image), self.input_nc))
 
     def _like(self, original: Any, out: torch.Tensor) -> Any:
         if isinstance(original, torch.Tensor):
