@@ -8,14 +8,13 @@ after warm-up, quality the mean L1 on held-out pairs after those steps.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from statistics import median
 from typing import Any
 
+from pixforge.bench.child import peak_rss_mb, run_child
 from pixforge.bench.report import Row
 
 # The reference's way: fp32, NCHW, per-parameter Adam, JPEG decoded every step, eager, default malloc.
@@ -48,8 +47,6 @@ def model_config(data_root: Path, steps: int, size: int, batch: int) -> dict[str
 
 def _child(config: dict[str, Any], run_dir: Path, val_root: Path | None, out: Path) -> None:
     """Runs in a fresh process: train, then report speed, memory and held-out L1 as JSON."""
-    import resource
-
     import torch
 
     from pixforge.config import config_from_dict
@@ -64,7 +61,7 @@ def _child(config: dict[str, Any], run_dir: Path, val_root: Path | None, out: Pa
     speeds = [r["it_s"] for r in records[1:]] or [r["it_s"] for r in records]  # first window = warm-up
     report: dict[str, Any] = {"it_s": median(speeds), "windows": len(speeds),
                               "final_G_L1": records[-1].get("G_L1") if records else None,
-                              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                              "peak_rss_mb": peak_rss_mb()}
     if torch.cuda.is_available():
         report["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     if val_root is not None:
@@ -83,12 +80,8 @@ def run_mode(name: str, overrides: dict[str, Any], data_root: Path, steps: int, 
 
     config = deep_merge(model_config(data_root, steps, size, batch), overrides)
     with tempfile.TemporaryDirectory(prefix=f"pixforge-bench-{name}-") as tmp:
-        out = Path(tmp) / "report.json"
-        args = [json.dumps(config), str(Path(tmp) / "run"), str(data_root) if quality else "", str(out)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        subprocess.run([sys.executable, "-m", "pixforge.bench.train", *args], check=True, env=env,
-                       stdout=subprocess.DEVNULL)
-        report = json.loads(out.read_text())
+        args = [json.dumps(config), str(Path(tmp) / "run"), str(data_root) if quality else ""]
+        report = run_child("pixforge.bench.train", args, Path(tmp) / "report.json", quiet=True)
     report["mode"] = name
     return report
 
@@ -96,13 +89,14 @@ def run_mode(name: str, overrides: dict[str, Any], data_root: Path, steps: int, 
 def bench_train(data_root: Path, steps: int = 200, size: int = 256, batch: int = 1, device: str = "cpu",
                 quality: bool = True, baseline: bool = True) -> list[Row]:
     """Baseline first (unless ``baseline=False``), then pixforge's fast settings; rows carry the ratio."""
+    fast_config = fast_settings(device)
     base = run_mode("baseline", BASELINE, data_root, steps, size, batch, quality) if baseline else None
-    fast = run_mode("pixforge", fast_settings(device), data_root, steps, size, batch, quality)
+    fast = run_mode("pixforge", fast_config, data_root, steps, size, batch, quality)
     rows = []
     for report in (base, fast):
         if report is None:
             continue
-        detail = ", ".join(f"{k} {v}" for k, v in fast_settings(device)["train"].items()) \
+        detail = ", ".join(f"{k} {v}" for k, v in fast_config["train"].items()) \
             if report is fast else "fp32, NCHW, per-parameter Adam, JPEG decode every step, eager"
         rows.append(Row(
             bench="train", mode=report["mode"], detail=detail,

@@ -9,8 +9,6 @@ its own process on the same files with the same weights; the figure is the media
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,6 +16,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from pixforge.bench.child import peak_rss_mb, run_child
 from pixforge.bench.report import Row
 
 MODES = ("baseline", "pixforge-torch-b1", "pixforge-torch", "pixforge-onnx")
@@ -69,8 +68,6 @@ def _baseline_pass(generator: Any, files: list[Path], out: Path) -> None:
 
 
 def _child(mode: str, checkpoint: Path, files: list[Path], passes: int, report_path: Path) -> None:
-    import resource
-
     import torch
 
     from pixforge.infer.files import translate_files
@@ -106,7 +103,7 @@ def _child(mode: str, checkpoint: Path, files: list[Path], passes: int, report_p
             run(files)
             times.append(time.perf_counter() - start)
     report = {"images_s": len(files) / median(times), "settings": settings,
-              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+              "peak_rss_mb": peak_rss_mb()}
     report_path.write_text(json.dumps(report))
 
 
@@ -116,11 +113,8 @@ def bench_translate(facades: Path, count: int = 100, passes: int = 3, modes: tup
         checkpoint = _checkpoint(Path(tmp))
         reports: dict[str, dict[str, Any]] = {}
         for mode in modes:
-            report_path = Path(tmp) / f"{mode}.json"
-            args = [mode, str(checkpoint), json.dumps([str(f) for f in files]), str(passes), str(report_path)]
-            subprocess.run([sys.executable, "-m", "pixforge.bench.translate", *args], check=True,
-                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
-            reports[mode] = json.loads(report_path.read_text())
+            args = [mode, str(checkpoint), json.dumps([str(f) for f in files]), str(passes)]
+            reports[mode] = run_child("pixforge.bench.translate", args, Path(tmp) / f"{mode}.json")
     base = reports.get("baseline", {}).get("images_s")
     return [Row(bench="translate", mode=mode, detail=r["settings"], value=r["images_s"], unit="images/s",
                 ratio=r["images_s"] / base if base else None,
