@@ -8,17 +8,11 @@ import torch
 from onnx import helper
 
 from pixforge.config import config_from_dict
-from pixforge.infer.export import (
-    FORMAT,
-    OnnxGenerator,
-    OnnxModelError,
-    export_onnx,
-    max_abs_difference,
-    read_onnx_config,
-)
+from pixforge.infer.export import export_onnx, max_abs_difference
+from pixforge.infer.onnx_generator import FORMAT, OnnxGenerator, OnnxModelError, read_onnx_config
 from pixforge.infer.translator import Translator
 from pixforge.nn.build import build_generator
-from pixforge.train.checkpoint import checkpoint_name, point_latest, save_checkpoint
+from pixforge.runtime.checkpoint import checkpoint_name, point_latest, save_checkpoint
 
 TOL = 1e-4
 

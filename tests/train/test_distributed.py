@@ -22,7 +22,7 @@ import yaml
 from pixforge.config import config_from_dict
 from pixforge.data.datasets import PairedDataset
 from pixforge.nn.build import build_discriminator, build_generator
-from pixforge.train.checkpoint import load_checkpoint
+from pixforge.runtime.checkpoint import load_checkpoint
 
 SMALL_NETS = {"ngf": 8, "ndf": 8, "n_layers_d": 2, "norm": "instance"}
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from pixforge.config import config_from_dict
+from pixforge.runtime.device import pick_device, should_compile
 from pixforge.train import pix2pix
-from pixforge.train.device import pick_device, should_compile
 from pixforge.train.loop import train
 from pixforge.train.metrics_log import read_metrics
 

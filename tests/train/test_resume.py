@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from pixforge.train.checkpoint import load_checkpoint
+from pixforge.runtime.checkpoint import load_checkpoint
 
 STEPS, EVERY = 60, 20
 

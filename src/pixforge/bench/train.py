@@ -26,7 +26,7 @@ BASELINE = {
 
 def fast_settings(device: str) -> dict[str, Any]:
     """pixforge's defaults for speed on this machine: bf16 where the hardware has it, channels_last."""
-    from pixforge.train.device import cpu_has_native_bf16
+    from pixforge.runtime.device import cpu_has_native_bf16
 
     bf16 = device == "cuda" or cpu_has_native_bf16()
     return {"train": {"precision": "bf16" if bf16 else "fp32", "channels_last": True, "fused_adam": True,

@@ -46,7 +46,7 @@ def _checkpoint(folder: Path) -> Path:
 
     from pixforge.config import Config
     from pixforge.nn.build import build_generator
-    from pixforge.train.checkpoint import save_checkpoint
+    from pixforge.runtime.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     cfg = Config()
@@ -72,8 +72,8 @@ def _child(mode: str, checkpoint: Path, files: list[Path], passes: int, report_p
 
     from pixforge.infer.files import translate_files
     from pixforge.infer.translator import Translator
-    from pixforge.train.device import cpu_has_native_bf16
-    from pixforge.train.speed import keep_freed_memory
+    from pixforge.runtime.device import cpu_has_native_bf16
+    from pixforge.runtime.memory import keep_freed_memory
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)

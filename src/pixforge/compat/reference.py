@@ -175,7 +175,7 @@ def load_reference(folder: str | Path, epoch: str = "latest",
 
 def import_reference_run(folder: str | Path, run_dir: str | Path, epoch: str = "latest") -> Path:
     """Write a native run directory (config.yaml + a weights-only checkpoint) for a reference folder."""
-    from pixforge.train.checkpoint import checkpoint_name, point_latest, save_checkpoint
+    from pixforge.runtime.checkpoint import checkpoint_name, point_latest, save_checkpoint
 
     cfg, generator, discriminator = load_reference(folder, epoch)
     run_dir = Path(run_dir)

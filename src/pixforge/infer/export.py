@@ -1,4 +1,4 @@
-"""ONNX export of a trained generator, and ``OnnxGenerator`` to run the file in a ``Translator``.
+"""ONNX export of a trained generator (run it with ``Translator.from_onnx``, see ``onnx_generator``).
 
     export_onnx("runs/facades", "facades.onnx")              # a run directory, checkpoint or Translator
     t = Translator.from_onnx("facades.onnx")                 # same predict()/forward() as from_pretrained
@@ -11,7 +11,6 @@ width are dynamic axes; height and width must be multiples of ``size_multiple`` 
 from __future__ import annotations
 
 import copy
-import importlib
 import io
 import json
 import math
@@ -19,34 +18,25 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
-from torch import nn
 
 import pixforge
-from pixforge.config import Config, config_from_dict
+from pixforge.config import Config
+from pixforge.infer.onnx_generator import (
+    FORMAT,
+    INPUT,
+    OUTPUT,
+    VERSION,
+    OnnxGenerator,
+    OnnxModelError,
+    optional_import,
+)
 from pixforge.infer.translator import Translator
 from pixforge.nn.build import size_multiple
 
-FORMAT = "pixforge-onnx"
-VERSION = "1"
-INPUT, OUTPUT = "input", "output"
 PARITY_TOLERANCE = 1e-4
 """Max abs difference ONNX Runtime vs PyTorch (fp32, outputs in [-1, 1]) that counts as the same model."""
-
-
-class OnnxModelError(ValueError):
-    """An .onnx file is missing, unreadable or not a pixforge export; the message names it."""
-
-
-def _optional(module: str) -> Any:
-    """ONNX support is an extra: say how to get it instead of a bare ImportError."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise OnnxModelError(f"{module} is not installed; install the extra: pip install 'pixforge[onnx]'") from None
 
 
 def native_size(config: Config, multiple: int) -> int:
@@ -87,7 +77,7 @@ def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 1
         torch.onnx.export(generator, (example,), buffer, dynamo=False, opset_version=opset,
                           input_names=[INPUT], output_names=[OUTPUT],
                           dynamic_axes={INPUT: axes, OUTPUT: axes}, do_constant_folding=True)
-    onnx = _optional("onnx")
+    onnx = optional_import("onnx")
     model = onnx.load_from_string(buffer.getvalue())
     meta = {
         "format": FORMAT,
@@ -120,76 +110,6 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _check_metadata(path: Path, meta: dict[str, str]) -> Config:
-    if meta.get("format") != FORMAT:
-        raise OnnxModelError(f"{path}: not a pixforge ONNX export (no '{FORMAT}' metadata); "
-                             f"make one with `pixforge export onnx`")
-    if meta.get("version") != VERSION:
-        raise OnnxModelError(f"{path}: pixforge ONNX format version {meta.get('version')!r}; "
-                             f"this pixforge reads version {VERSION}")
-    return config_from_dict(json.loads(meta["config"]), str(path))
-
-
-def read_onnx_config(path: str | Path) -> Config:
-    """The pixforge config stored in an exported file."""
-    onnx = _optional("onnx")
-
-    path = Path(path)
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as err:  # protobuf's DecodeError and friends
-        raise OnnxModelError(f"{path}: not a readable ONNX file ({err.__class__.__name__})") from None
-    return _check_metadata(path, {p.key: p.value for p in model.metadata_props})
-
-
-class OnnxGenerator(nn.Module):
-    """An exported generator run by ONNX Runtime (CPU), usable wherever a generator module is.
-
-    ``Translator(OnnxGenerator(path), config)`` works unchanged: tensors go in and come out on the
-    caller's device, ``.to()`` is a no-op (the session runs on the CPU) and the graph is eval-mode
-    only, so ``.train()`` (the paper's test mode) raises.
-    """
-
-    def __init__(self, path: str | Path, intra_op_num_threads: int | None = None) -> None:
-        super().__init__()
-        ort = _optional("onnxruntime")
-
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise OnnxModelError(f"{self.path}: ONNX file not found")
-        options = ort.SessionOptions()
-        # ORT's idle threads spin by default, stealing the cores our decode/encode threads need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if intra_op_num_threads is not None:
-            options.intra_op_num_threads = intra_op_num_threads
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime raises its own error types for garbled files
-            first = str(err).splitlines()[0] if str(err) else err.__class__.__name__
-            raise OnnxModelError(f"{self.path}: not a readable ONNX file ({first})") from None
-        self.config = _check_metadata(self.path, dict(self.session.get_modelmeta().custom_metadata_map))
-        self.size_multiple = int(self.session.get_modelmeta().custom_metadata_map["size_multiple"])
-        self.training = False
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
-        (y,) = self.session.run([OUTPUT], {INPUT: array})
-        return torch.from_numpy(y).to(x.device)
-
-    def to(self, *args: Any, **kwargs: Any) -> OnnxGenerator:
-        return self
-
-    def train(self, mode: bool = True) -> OnnxGenerator:
-        if mode:
-            raise OnnxModelError(f"{self.path}: an ONNX export is eval-mode only (running BatchNorm "
-                                 f"statistics, no dropout); paper_test_mode needs the PyTorch checkpoint")
-        self.training = False
-        return self
-
-    def extra_repr(self) -> str:
-        return f"path={str(self.path)!r}, size_multiple={self.size_multiple}"
 
 
 def max_abs_difference(translator: Translator, onnx_path: str | Path, batch: int = 1, seed: int = 0) -> float:

@@ -26,8 +26,8 @@ from torch import nn
 from pixforge.config import Config, config_from_dict
 from pixforge.data.image_io import convert_channels, drop_alpha, from_tensor, to_tensor
 from pixforge.nn.build import build_generator, size_multiple
-from pixforge.train.checkpoint import find_checkpoint, load_checkpoint
-from pixforge.train.device import autocast, pick_device
+from pixforge.runtime.checkpoint import find_checkpoint, load_checkpoint
+from pixforge.runtime.device import autocast, pick_device
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
 
@@ -70,7 +70,7 @@ class Translator:
     def from_onnx(cls, path: str | Path, intra_op_num_threads: int | None = None,
                   **kwargs: Any) -> Translator:
         """Run a ``pixforge export onnx`` file with ONNX Runtime (CPU, fp32); the config is in the file."""
-        from pixforge.infer.export import OnnxGenerator, OnnxModelError
+        from pixforge.infer.onnx_generator import OnnxGenerator, OnnxModelError
 
         if kwargs.get("paper_test_mode"):
             raise OnnxModelError(f"{path}: paper_test_mode needs train-mode BatchNorm and dropout, which an "

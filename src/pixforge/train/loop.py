@@ -24,15 +24,15 @@ from torch.utils.data import DataLoader
 
 from pixforge.config import Config
 from pixforge.data.datasets import PairedDataset
-from pixforge.train import checkpoint as ckpt
-from pixforge.train.device import pick_device, should_compile
+from pixforge.runtime import checkpoint as ckpt
+from pixforge.runtime.device import pick_device, should_compile
+from pixforge.runtime.memory import keep_freed_memory
 from pixforge.train.distributed import Dist, barrier, init_distributed, mean_over_ranks, shutdown_distributed
 from pixforge.train.metrics_log import MetricsLog
 from pixforge.train.models import Recipe, create_recipe
 from pixforge.train.sampler import EpochBatches
 from pixforge.train.samples import mean_l1, write_sample_grid
 from pixforge.train.schedule import lr_factor
-from pixforge.train.speed import keep_freed_memory
 
 
 @dataclass

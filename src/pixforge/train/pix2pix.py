@@ -15,7 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 from pixforge.config import Config
 from pixforge.nn import adversarial_loss, gradient_penalty, l1_loss
 from pixforge.nn.build import build_discriminator, build_generator, set_gradient_checkpointing
-from pixforge.train.device import autocast, check_precision
+from pixforge.runtime.device import autocast, check_precision
 from pixforge.train.image_pool import ImagePool
 from pixforge.train.models import register_recipe
 

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from pixforge.data.image_io import from_tensor, write_image
-from pixforge.train.device import autocast
+from pixforge.runtime.device import autocast
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:

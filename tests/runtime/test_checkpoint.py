@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from pixforge.train.checkpoint import (
+from pixforge.runtime.checkpoint import (
     CheckpointError,
     find_checkpoint,
     load_checkpoint,
