@@ -198,6 +198,29 @@ def bench_translate(
             run(_facades(data), count, passes, modes), out)
 
 
+@bench_app.command("quality")
+def bench_quality(
+    work: Annotated[Path, typer.Option(help="Folder for the runs and results.jsonl (kept: reruns continue).")],
+    data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
+    modes: Annotated[str, typer.Option(help="Comma-separated: pixforge, baseline, reference.")] = "pixforge,baseline",
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..N-1 per mode.")] = 3,
+    steps: Annotated[int, typer.Option(min=400, help="Training steps (a multiple of 400).")] = 2000,
+    reference: Annotated[Path | None, typer.Option(help="A pytorch-CycleGAN-and-pix2pix checkout.")] = None,
+    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs the reference.")] = None,
+    out: Path = Path("BENCHMARKS.md"),
+) -> None:
+    """Checkerboard energy and val L1 after equal steps, over seeds: defaults vs reference-way vs reference."""
+    from pixforge.bench.quality import MODES, quality_rows, run_quality
+
+    chosen = [m.strip() for m in modes.split(",") if m.strip()]
+    unknown = sorted(set(chosen) - set(MODES))
+    if unknown:
+        raise ValueError(f"--modes: unknown {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    records = run_quality(_facades(data), work, chosen, list(range(seeds)), steps, reference, reference_python)
+    _report(f"quality: facades labels → photo, {steps} steps, val split (100 images)",
+            quality_rows(records, steps), out)
+
+
 @bench_app.command("serve")
 def bench_serve() -> None:
     """HTTP serving throughput (arrives with the serving issue)."""
