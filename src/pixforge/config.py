@@ -42,6 +42,11 @@ class DataConfig(_Section):
     """Random horizontal flip while training (reference default; never at inference)."""
     input_nc: int = Field(3, ge=1)
     output_nc: int = Field(3, ge=1)
+    input_palette: str | None = None
+    """The input is a colour label map drawn with this registered palette (``data.palette``), e.g. facades
+    labels -> photo. The drawing page draws with it; label-map generators snap it to class indices."""
+    output_palette: str | None = None
+    """The output is a colour label map in this palette (e.g. photo -> labels); pipelines snap to it."""
     skip_bad: bool = False
     """Skip (and count) files that cannot be decoded instead of stopping with an error."""
     max_pixels: int = Field(89_478_485, gt=0)
