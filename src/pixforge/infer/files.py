@@ -1,14 +1,16 @@
 """Translate image files and folders to PNGs, decoding and encoding on threads beside the model.
 
 The model runs in the calling thread on batches of equally sized images; a thread pool reads the next
-images and writes finished ones meanwhile (Pillow releases the GIL while it decodes and compresses).
+images and writes finished ones meanwhile (Pillow, ONNX Runtime and numpy release the GIL). Every output
+goes through :func:`pixforge.provenance.save_generated`: safety filter, watermark, metadata, atomic write.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +23,42 @@ from pixforge.data.image_io import (
     list_images,
     read_image,
     to_tensor,
-    write_image,
 )
 from pixforge.infer.translator import Translator
+from pixforge.provenance import DEFAULT_SAFETY_FILTER, Provenance, SafetyFilter, UnsafeImageError, save_generated
 
 
 @dataclass
 class TranslateReport:
     written: list[Path]
     failed: list[tuple[Path, str]]
+    """Unreadable inputs skipped with ``skip_bad``, and why."""
+    blocked: list[tuple[Path, str]] = field(default_factory=list)
+    """Inputs whose output the safety filter refused (nothing was written for them), and why."""
+
+
+def model_hash(translator: Translator) -> str:
+    """sha256 (hex) of the generator's weights - names, dtypes, shapes, bytes - or of its ONNX file.
+
+    Stand-in until ``Translator.model_hash`` lands on main; when the translator has one, it is used.
+    Independent of device and memory format (tensors are hashed contiguous, on the CPU).
+    """
+    own = getattr(translator, "model_hash", None)
+    if isinstance(own, str):
+        return own
+    digest = hashlib.sha256()
+    state = translator.generator.state_dict()
+    path = getattr(translator.generator, "path", None)
+    if not state and isinstance(path, Path):  # an ONNX generator: the weights live in the file
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    for name in sorted(state):
+        tensor = state[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
@@ -64,28 +93,36 @@ def output_paths(files: list[Path], out_dir: Path) -> list[Path]:
 
 def translate_files(translator: Translator, inputs: Iterable[str | Path], out_dir: str | Path,
                     batch_size: int = 8, threads: int = 2, skip_bad: bool = False,
-                    on_done: Callable[[int], None] | None = None) -> TranslateReport:
+                    on_done: Callable[[int], None] | None = None, provenance: Provenance | None = None,
+                    safety: SafetyFilter | None = DEFAULT_SAFETY_FILTER) -> TranslateReport:
     """Translate every input image to ``out_dir/<stem>.png`` at the input's own size.
 
     Unreadable inputs stop the run with an ``ImageError`` naming the file, or with ``skip_bad`` are listed
-    in the report and skipped. 16-bit inputs give 16-bit outputs.
+    in the report and skipped. 16-bit inputs give 16-bit outputs. Outputs the safety filter flags are not
+    written; they are listed in ``report.blocked`` and the rest continue. ``provenance`` defaults to the
+    translator's model hash and config name (see :func:`model_hash`).
     """
     files = expand_inputs(inputs)
+    provenance = provenance or Provenance(model_hash(translator), model_name=translator.config.name)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     targets = output_paths(files, out_dir)
     report = TranslateReport([], [])
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        writes: list[Future[Path]] = []
+        writes: list[tuple[int, Future[Path]]] = []
         for group in _batches(pool, files, translator.input_nc, batch_size, skip_bad, report):
             batch = torch.stack([to_tensor(image) for _, image in group])
             result = translator.forward(batch)
             for (index, image), out in zip(group, result, strict=True):
                 array = from_tensor(out, np.uint16 if image.dtype == np.uint16 else np.uint8)
-                writes.append(pool.submit(write_image, array, targets[index]))
+                writes.append((index, pool.submit(save_generated, array, targets[index], provenance, safety=safety)))
             if on_done:
                 on_done(len(group))
-        report.written = [w.result() for w in writes]
+        for index, write in writes:
+            try:
+                report.written.append(write.result())
+            except UnsafeImageError as err:
+                report.blocked.append((files[index], err.reason))
     return report
 
 
