@@ -7,7 +7,6 @@ goes through :func:`pixforge.provenance.save_generated`: safety filter, watermar
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pixforge.data.image_io import (
 )
 from pixforge.infer.translator import Translator
 from pixforge.provenance import DEFAULT_SAFETY_FILTER, Provenance, SafetyFilter, UnsafeImageError, save_generated
+from pixforge.provenance.weights import file_hash, weights_hash
 
 
 @dataclass
@@ -38,27 +38,18 @@ class TranslateReport:
 
 
 def model_hash(translator: Translator) -> str:
-    """sha256 (hex) of the generator's weights - names, dtypes, shapes, bytes - or of its ONNX file.
+    """sha256 (hex) of the generator's weights, or of its ONNX file: what the outputs' marks identify.
 
     Stand-in until ``Translator.model_hash`` lands on main; when the translator has one, it is used.
-    Independent of device and memory format (tensors are hashed contiguous, on the CPU).
     """
     own = getattr(translator, "model_hash", None)
     if isinstance(own, str):
         return own
-    digest = hashlib.sha256()
     state = translator.generator.state_dict()
     path = getattr(translator.generator, "path", None)
     if not state and isinstance(path, Path):  # an ONNX generator: the weights live in the file
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
-    for name in sorted(state):
-        tensor = state[name].detach().to("cpu").contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+        return file_hash(path)
+    return weights_hash(state)
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:

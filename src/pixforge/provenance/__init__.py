@@ -15,13 +15,23 @@ See RESPONSIBLE_USE.md for what the marks survive and what they do not.
 
 from pixforge.provenance.c2pa_manifest import C2paSigner
 from pixforge.provenance.safety import DEFAULT_SAFETY_FILTER, Finding, SafetyFilter, UnsafeImageError
-from pixforge.provenance.save import FORMATS, Provenance, encode_generated, save_generated
+from pixforge.provenance.save import (
+    FORMATS,
+    MIN_MARKED_SIDE,
+    Provenance,
+    encode_generated,
+    enlarge,
+    enlargement,
+    save_generated,
+)
 from pixforge.provenance.verify import VerifyReport, verify_file
 from pixforge.provenance.watermark import Detection
+from pixforge.provenance.weights import file_hash, weights_hash
 
 __all__ = [
     "DEFAULT_SAFETY_FILTER",
     "FORMATS",
+    "MIN_MARKED_SIDE",
     "C2paSigner",
     "Detection",
     "Finding",
@@ -30,6 +40,10 @@ __all__ = [
     "UnsafeImageError",
     "VerifyReport",
     "encode_generated",
+    "enlarge",
+    "enlargement",
+    "file_hash",
     "save_generated",
     "verify_file",
+    "weights_hash",
 ]

@@ -28,6 +28,8 @@ FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 """File suffix -> format. PNG keeps 8 or 16 bits; JPEG and WebP are 8-bit (16-bit outputs are rounded)."""
 LOSSY_QUALITY = 95
 """JPEG/WebP quality of written outputs: near-transparent, and the mark keeps a wide margin."""
+MIN_MARKED_SIDE = 256
+"""Below this size a busy image has too few pixels to carry the mark reliably (smooth ones work from ~100)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,22 @@ def encode_generated(image: np.ndarray, fmt: str, provenance: Provenance, *,
     if c2pa is not None:
         data = c2pa.sign(data, name, Path(str(source)).name, SOFTWARE, __version__)
     return data
+
+
+def enlargement(height: int, width: int, min_side: int = MIN_MARKED_SIDE) -> int:
+    """The integer factor that brings the shorter side to at least ``min_side`` (1 if it already is)."""
+    return max(1, -(-min_side // max(1, min(height, width))))
+
+
+def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour enlargement by an integer factor: every pixel becomes a factor x factor block.
+
+    Writers that choose their own image size (sample grids, the results page) write small images this way,
+    so they look the same (shown pixelated) and carry a mark that can be read back.
+    """
+    if factor == 1:
+        return image
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
 def _checked(image: np.ndarray, source: str | Path) -> np.ndarray:

@@ -1,4 +1,9 @@
-"""Sample grids (input | output | target per row) and the validation L1, computed in eval mode."""
+"""Sample grids (input | output | target per row) and the validation L1, computed in eval mode.
+
+Grids hold generated images, so they are written watermarked and labelled (pixforge.provenance), enlarged
+to at least 256 pixels a side when the images are small so that the mark can be read back. The nudity
+filter is not run on them: they are the training run's own diagnostics, written into its run directory.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from pixforge.data.image_io import from_tensor, write_image
+from pixforge.data.image_io import from_tensor
+from pixforge.provenance import Provenance, enlarge, enlargement, save_generated, weights_hash
 from pixforge.runtime.device import autocast
 
 
@@ -59,9 +65,12 @@ def translate_items(generator: nn.Module, dataset: Dataset, indices: list[int], 
 
 
 def write_sample_grid(path: Path, generator: nn.Module, dataset: Dataset, device: torch.device,
-                      precision: str = "fp32", count: int = 4) -> Path:
+                      precision: str = "fp32", count: int = 4, model_name: str = "") -> Path:
+    """Write ``count`` (input | output | target) rows as one marked PNG; the mark names these weights."""
     triples = translate_items(generator, dataset, list(range(min(count, len(dataset)))), device, precision)
-    return write_image(make_grid([list(t) for t in triples]), path)
+    grid = make_grid([list(t) for t in triples])
+    provenance = Provenance(weights_hash(generator.state_dict()), model_name=model_name)
+    return save_generated(enlarge(grid, enlargement(*grid.shape[:2])), path, provenance, safety=None)
 
 
 @torch.inference_mode()
