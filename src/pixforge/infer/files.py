@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import torch
@@ -37,19 +38,25 @@ class TranslateReport:
     """Inputs whose output the safety filter refused (nothing was written for them), and why."""
 
 
+_HASHES: WeakKeyDictionary[torch.nn.Module, str] = WeakKeyDictionary()
+
+
 def model_hash(translator: Translator) -> str:
     """sha256 (hex) of the generator's weights, or of its ONNX file: what the outputs' marks identify.
 
     Stand-in until ``Translator.model_hash`` lands on main; when the translator has one, it is used.
+    Computed once per loaded generator (hashing unet_256's 218 MB takes a few tenths of a second).
     """
     own = getattr(translator, "model_hash", None)
     if isinstance(own, str):
         return own
-    state = translator.generator.state_dict()
-    path = getattr(translator.generator, "path", None)
-    if not state and isinstance(path, Path):  # an ONNX generator: the weights live in the file
-        return file_hash(path)
-    return weights_hash(state)
+    generator = translator.generator
+    if generator not in _HASHES:
+        state = generator.state_dict()
+        path = getattr(generator, "path", None)
+        # An ONNX generator has no tensors of its own: its weights live in the file.
+        _HASHES[generator] = file_hash(path) if not state and isinstance(path, Path) else weights_hash(state)
+    return _HASHES[generator]
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:

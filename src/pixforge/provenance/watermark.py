@@ -1,11 +1,11 @@
 """An invisible watermark that survives JPEG, resizing and cropping and is read with no hint of the original.
 
-Why pixforge has its own: the kept libraries were measured and none meets the goals (see
-``/work/shared/FINDINGS.md`` and RESPONSIBLE_USE.md). ``invisible-watermark``'s ``dwtDctSvd`` survives JPEG
-but decodes only at the size it was embedded at, refuses images under 256×256 and pulls in opencv;
-``rivaGan`` survives resizing only partly and costs ~160 ms an image; ``trustmark`` imports torchvision,
-which does not work here. Reading a 256² output that was downscaled to 128² and re-saved as JPEG, or a
-cropped one, needs scale and offset recovery, which none of them does.
+Why pixforge has its own: the kept libraries were measured on this project's machines and none meets the
+goals (RESPONSIBLE_USE.md has the details). ``invisible-watermark``'s ``dwtDctSvd`` survives JPEG but
+decodes only at the size it was embedded at and refuses images under 256×256; its ``rivaGan`` survives
+resizing only partly and costs ~160 ms an image; ``trustmark`` imports torchvision at module level, which
+does not work with the CPU torch pixforge pins. Reading a 256² output that was downscaled to 128² and
+re-saved as JPEG, or a cropped one, needs scale and offset recovery, which none of them does.
 
 Design (classic tiled spread spectrum, as in Kalker et al.'s periodic watermarks and the "self-reference"
 schemes that followed):
