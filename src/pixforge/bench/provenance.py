@@ -181,8 +181,9 @@ def overhead_row(images: list[np.ndarray], repeats: int = 3) -> Row:
 
 
 def bench_provenance(facades: Path, shared: Path, count: int = 100, photos: int = 100, quality: bool = True,
-                     overhead: bool = True) -> list[Row]:
-    """All rows: robustness on generated outputs and on real photos, false positives, PSNR, overhead."""
+                     overhead: bool = True, false_positive_photos: int | None = None) -> list[Row]:
+    """All rows: robustness on generated outputs and on real photos, false positives (on all 500 photos
+    unless ``false_positive_photos`` says fewer), PSNR, overhead."""
     generated = generated_outputs(facades, shared, count)
     rows: list[Row] = []
     if quality:
@@ -190,7 +191,7 @@ def bench_provenance(facades: Path, shared: Path, count: int = 100, photos: int 
         rows += robustness_rows(generated, "generated")
         if photos:
             rows += robustness_rows(real[:photos], "photos")
-        rows.append(false_positive_row(real))
+        rows.append(false_positive_row(real[:false_positive_photos]))
         rows.append(psnr_row(generated, "generated"))
         if photos:
             rows.append(psnr_row(real[:photos], "photos"))
