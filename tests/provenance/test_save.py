@@ -48,12 +48,12 @@ def test_overwrite_false_keeps_an_existing_file(tmp_path, rendering, model_hash)
 
 
 def test_a_write_that_fails_leaves_no_partial_file(tmp_path, rendering, model_hash, monkeypatch):
-    import pixforge.provenance.save as save
+    import pixforge.atomic
 
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(save.os, "replace", broken_replace)
+    monkeypatch.setattr(pixforge.atomic.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         save_generated(rendering, tmp_path / "x.png", Provenance(model_hash), safety=NO_FINDINGS)
     assert list(tmp_path.iterdir()) == []

@@ -18,8 +18,9 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from pixforge.data.image_io import to_tensor
-from pixforge.infer.files import model_hash, translate_files
+from pixforge.config import load_config
+from pixforge.data.datasets import PairedDataset
+from pixforge.infer.files import translate_files
 from pixforge.infer.translator import Translator
 from pixforge.provenance import DEFAULT_SAFETY_FILTER, Finding, Provenance, SafetyFilter, save_generated, verify_file
 from pixforge.train.samples import write_sample_grid
@@ -58,20 +59,11 @@ def inputs(tmp_path, facades) -> Path:
 def test_translate_files_marks_every_output_with_the_models_hash(translator, inputs, tmp_path):
     report = translate_files(translator, [inputs], tmp_path / "out")
     assert len(report.written) == 2 and not report.blocked
-    expected = model_hash(translator)
+    expected = translator.model_hash
     for path in report.written:
         result = verify_file(path)
         assert result.marked and result.watermark.model_hash_prefix == expected[:6]
         assert result.metadata is not None and result.metadata.model_hash == expected
-
-
-def test_model_hash_depends_on_the_weights_not_on_how_they_were_loaded(translator, reference_dir):
-    again = Translator.from_reference(reference_dir, device="cpu", channels_last=True)
-    assert model_hash(again) == model_hash(translator)
-    changed = Translator.from_reference(reference_dir, device="cpu")
-    with torch.no_grad():
-        next(changed.generator.parameters()).add_(1e-3)
-    assert model_hash(changed) != model_hash(translator)
 
 
 def test_translate_names_a_blocked_input_exits_1_and_writes_the_rest(run_dir, inputs, tmp_path, monkeypatch):
@@ -85,19 +77,20 @@ def test_translate_names_a_blocked_input_exits_1_and_writes_the_rest(run_dir, in
     result = CliRunner().invoke(app, ["translate", str(inputs), "--model", str(run_dir), "--out", str(out)])
     assert result.exit_code == 1, result.output
     assert f"blocked {inputs / 'wide.png'}: output blocked by the safety filter" in result.output
-    assert "wrote 1 images" in result.output and "1 blocked" in result.output
+    assert "wrote 1 image to" in result.output and "(1 blocked by the safety filter)" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["square.png"]
     assert verify_file(out / "square.png").marked
 
 
 @pytest.mark.slow
-def test_sample_grid_is_marked_with_the_generators_hash(translator, procedural, tmp_path):
-    items = [{"input": to_tensor(procedural(i)), "target": to_tensor(procedural(i + 10))} for i in range(2)]
-    path = write_sample_grid(tmp_path / "step_00000010.png", translator.generator, items, torch.device("cpu"),
+def test_sample_grid_is_marked_with_the_generators_hash(translator, facades, tmp_path):
+    cfg = load_config("preset:facades", {"data": {"root": str(facades), "max_items": 2}})
+    held_out = PairedDataset(cfg.data, "val", train=False, whole=True)
+    path = write_sample_grid(tmp_path / "step_00000010.png", translator.generator, held_out, torch.device("cpu"),
                              count=2)
     result = verify_file(path)
     assert result.marked and result.watermark.found
-    assert result.watermark.model_hash_prefix == model_hash(translator)[:6]
+    assert result.watermark.model_hash_prefix == translator.model_hash[:6]  # as its checkpoint would record
 
 
 @pytest.mark.slow
@@ -136,3 +129,12 @@ def test_verify_lines_and_exit_codes(tmp_path, rendering, model_hash):
     assert len(errors) == 2 and "Traceback" not in bad.stderr
     assert errors[0].startswith(f"error: {broken}: ") and errors[1].startswith(f"error: {tmp_path / 'missing.png'}")
     assert bad.stdout.count("marked |") == 1  # the readable one is still reported
+
+
+def test_a_run_whose_every_output_is_blocked_fails_naming_the_first_input(translator, inputs, tmp_path):
+    from pixforge.infer.files import NothingTranslated
+
+    everything = SafetyFilter(detector=lambda image: [Finding("ANUS_EXPOSED", 0.8, (0, 0, 4, 4))])
+    with pytest.raises(NothingTranslated, match=r"skipped or blocked, nothing was written; first: .*square\.jpg"):
+        translate_files(translator, [inputs], tmp_path / "out", safety=everything)
+    assert not list((tmp_path / "out").glob("*.png"))

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from weakref import WeakKeyDictionary
 
 import numpy as np
 import torch
@@ -26,7 +25,6 @@ from pixforge.data.image_io import (
 )
 from pixforge.infer.translator import Translator
 from pixforge.provenance import DEFAULT_SAFETY_FILTER, Provenance, SafetyFilter, UnsafeImageError, save_generated
-from pixforge.provenance.weights import file_hash, weights_hash
 
 
 @dataclass
@@ -38,40 +36,33 @@ class TranslateReport:
     """Inputs whose output the safety filter refused (nothing was written for them), and why."""
 
 
-_HASHES: WeakKeyDictionary[torch.nn.Module, str] = WeakKeyDictionary()
-
-
-def model_hash(translator: Translator) -> str:
-    """sha256 (hex) of the generator's weights, or of its ONNX file: what the outputs' marks identify.
-
-    Stand-in until ``Translator.model_hash`` lands on main; when the translator has one, it is used.
-    Computed once per loaded generator (hashing unet_256's 218 MB takes a few tenths of a second).
-    """
-    own = getattr(translator, "model_hash", None)
-    if isinstance(own, str):
-        return own
-    generator = translator.generator
-    if generator not in _HASHES:
-        state = generator.state_dict()
-        path = getattr(generator, "path", None)
-        # An ONNX generator has no tensors of its own: its weights live in the file.
-        _HASHES[generator] = file_hash(path) if not state and isinstance(path, Path) else weights_hash(state)
-    return _HASHES[generator]
+class NothingTranslated(ValueError):
+    """A translation that wrote no image: every input was skipped or refused."""
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders as their images (sorted); an input that is neither is an error."""
+    """Files as given, folders as their images (sorted); an input that is neither, or no image at all, is an
+    error naming it."""
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files.extend(list_images(path))
+            found = list_images(path)
+            if not found:
+                raise ImageError(path, f"folder holds no images (expected {', '.join(sorted(IMAGE_EXTENSIONS))})")
+            files.extend(found)
         elif path.is_file():
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 raise ImageError(path, f"not an image file (expected one of {', '.join(sorted(IMAGE_EXTENSIONS))})")
             files.append(path)
+        elif path.is_symlink():
+            raise ImageError(path, "a broken symbolic link or a link loop; expected an image file or folder")
+        elif path.exists():
+            raise ImageError(path, "not a regular file (a FIFO, socket or device); expected an image file or folder")
         else:
             raise ImageError(path, "no such file or folder")
+    if not files:
+        raise ImageError("translate", "no inputs given")
     return files
 
 
@@ -89,22 +80,42 @@ def output_paths(files: list[Path], out_dir: Path) -> list[Path]:
     return outs
 
 
+def check_out_dir(inputs: Iterable[str | Path], out_dir: Path, targets: list[Path], overwrite: bool) -> None:
+    """Refuse an output folder that is an input folder, and existing files unless ``overwrite``: before any
+    image is translated, so a refused run changes nothing."""
+    out = out_dir.resolve()
+    for item in inputs:
+        if Path(item).is_dir() and Path(item).resolve() == out:
+            raise ValueError(f"--out {out_dir}: is an input folder; the outputs would mix with the inputs and be "
+                             f"translated again on the next run; choose another folder")
+    if overwrite:
+        return
+    existing = [t for t in targets if t.exists() or t.is_symlink()]
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise FileExistsError(f"{existing[0]}: already exists{more}; pass --overwrite to replace, or choose "
+                              f"another --out")
+
+
 def translate_files(translator: Translator, inputs: Iterable[str | Path], out_dir: str | Path,
-                    batch_size: int = 8, threads: int = 2, skip_bad: bool = False,
+                    batch_size: int = 8, threads: int = 2, skip_bad: bool = False, overwrite: bool = False,
                     on_done: Callable[[int], None] | None = None, provenance: Provenance | None = None,
                     safety: SafetyFilter | None = DEFAULT_SAFETY_FILTER) -> TranslateReport:
     """Translate every input image to ``out_dir/<stem>.png`` at the input's own size.
 
     Unreadable inputs stop the run with an ``ImageError`` naming the file, or with ``skip_bad`` are listed
-    in the report and skipped. 16-bit inputs give 16-bit outputs. Outputs the safety filter flags are not
-    written; they are listed in ``report.blocked`` and the rest continue. ``provenance`` defaults to the
-    translator's model hash and config name (see :func:`model_hash`).
+    in the report and skipped; a run that writes nothing raises ``NothingTranslated``. Existing outputs are
+    refused unless ``overwrite``. 16-bit inputs give 16-bit outputs. Every output goes through the safety
+    filter: a flagged one is not written, its input is listed in ``report.blocked``, and the rest continue.
+    ``provenance`` (what the marks say) defaults to the translator's model hash and config name.
     """
+    inputs = list(inputs)
     files = expand_inputs(inputs)
-    provenance = provenance or Provenance(model_hash(translator), model_name=translator.config.name)
+    provenance = provenance or Provenance(translator.model_hash, model_name=translator.config.name)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     targets = output_paths(files, out_dir)
+    check_out_dir(inputs, out_dir, targets, overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
     report = TranslateReport([], [])
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         writes: list[tuple[int, Future[Path]]] = []
@@ -121,6 +132,11 @@ def translate_files(translator: Translator, inputs: Iterable[str | Path], out_di
                 report.written.append(write.result())
             except UnsafeImageError as err:
                 report.blocked.append((files[index], err.reason))
+    if not report.written:
+        first = (f"; first: {report.failed[0][1]}" if report.failed else
+                 f"; first: {report.blocked[0][0]}: {report.blocked[0][1]}" if report.blocked else "")
+        raise NothingTranslated(f"translate: all {len(files)} input(s) were skipped or blocked, nothing was "
+                                f"written{first}")
     return report
 
 

@@ -26,7 +26,6 @@ from pixforge.provenance.save import (
 )
 from pixforge.provenance.verify import VerifyReport, verify_file
 from pixforge.provenance.watermark import Detection
-from pixforge.provenance.weights import file_hash, weights_hash
 
 __all__ = [
     "DEFAULT_SAFETY_FILTER",
@@ -42,8 +41,6 @@ __all__ = [
     "encode_generated",
     "enlarge",
     "enlargement",
-    "file_hash",
     "save_generated",
     "verify_file",
-    "weights_hash",
 ]

@@ -7,8 +7,6 @@ HTML results page, the server, pipelines) goes through :func:`save_generated` or
 from __future__ import annotations
 
 import io
-import os
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +16,7 @@ import png
 from PIL import Image
 
 from pixforge import __version__
+from pixforge.atomic import write_bytes
 from pixforge.provenance import payload, watermark
 from pixforge.provenance.c2pa_manifest import C2paSigner
 from pixforge.provenance.metadata import png_with_xmp, xmp_packet
@@ -70,18 +69,7 @@ def save_generated(image: np.ndarray, path: str | Path, provenance: Provenance, 
     if not overwrite and path.exists():
         raise FileExistsError(f"{path}: already exists (overwrite=False)")
     data = encode_generated(image, fmt, provenance, safety=safety, c2pa=c2pa, source=path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes(path, data)
 
 
 def encode_generated(image: np.ndarray, fmt: str, provenance: Provenance, *,
