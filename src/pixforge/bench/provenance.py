@@ -76,11 +76,11 @@ ATTACKS: dict[str, Attack] = {
 
 
 def generated_outputs(facades: Path, shared: Path, count: int = 100) -> list[np.ndarray]:
-    """The reference fixture's 256² translations of the first ``count`` facades val label maps."""
+    """The reference fixture's 256² translations (fp32) of the first ``count`` facades val label maps."""
     from pixforge.data.image_io import list_images
     from pixforge.infer.translator import Translator
 
-    translator = Translator.from_reference(shared / REFERENCE_FIXTURE, device="cpu")
+    translator = Translator.from_reference(shared / REFERENCE_FIXTURE, device="cpu", precision="fp32")
     labels = []
     for source in list_images(facades / "val")[:count]:
         with Image.open(source) as im:
