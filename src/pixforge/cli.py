@@ -118,7 +118,7 @@ def translate(
     """Translate images to OUT/NAME.png at each input's own size (inputs are never overwritten).
 
     Every output is checked by the safety filter (a flagged one is not written, and the command exits 1
-    after the rest), carries pixforge's invisible watermark and XMP metadata; ``pixforge verify`` reads them.
+    after the rest), carries pixforge's invisible watermark and XMP metadata; pixforge verify reads them.
     """
     from pixforge.runtime.device import PRECISIONS, pick_device
     from pixforge.runtime.scale import SCALE_MODES
