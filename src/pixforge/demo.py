@@ -16,6 +16,7 @@ from pixforge.data.image_io import from_tensor
 from pixforge.data.procedural import write_blocks_dataset
 from pixforge.eval.report import write_results_page
 from pixforge.infer.translator import Translator
+from pixforge.provenance import Provenance
 from pixforge.train.loop import train
 from pixforge.train.metrics_log import read_metrics
 
@@ -65,4 +66,5 @@ def run_demo(out: str | Path, steps: int | None = None, n_train: int = 400, n_va
         "checkpoint": str(result.checkpoint),
     }
     return write_results_page(out, rows, read_metrics(run_dir / "metrics.jsonl"),
-                              title="pixforge demo: label maps to renderings", notes=notes)
+                              title="pixforge demo: label maps to renderings", notes=notes,
+                              provenance=Provenance(translator.model_hash, model_name=cfg.name))

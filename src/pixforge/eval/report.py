@@ -2,6 +2,10 @@
 
 Self-contained so that it can be opened from a run folder, mailed or archived and still work offline:
 no JavaScript, no web fonts, charts drawn as inline SVG, images as PNG files next to the page.
+
+The generated outputs are written through pixforge.provenance (watermark + metadata; no nudity filter: the
+page shows a run's own diagnostics). Small images are shown enlarged and pixelated; the output files are
+stored at that enlarged size, so the mark has room and what is on disk is what the page shows.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from typing import Any
 import numpy as np
 
 from pixforge.data.image_io import write_image
+from pixforge.provenance import MIN_MARKED_SIDE, Provenance, enlarge, enlargement, save_generated
 
 SERIES_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
 """Colour of the i-th series in a chart (matplotlib's tab10, which stays readable for colour-blind)."""
 
-_MIN_DISPLAY_WIDTH = 192
-"""Small images are scaled up by an integer factor to at least this width, pixelated, not smoothed."""
+_MIN_DISPLAY_SIDE = MIN_MARKED_SIDE
+"""Small images are scaled up by an integer factor to at least this size, pixelated, not smoothed: the
+size at which a generated output's watermark can be read back."""
 
 _MAX_POINTS = 2000
 """Longer series are thinned to about this many points: enough for the eye, small enough to load."""
@@ -168,12 +174,12 @@ def loss_curve_svg(metrics: Sequence[dict[str, Any]], keys: Sequence[str], width
 
 
 def _img_tag(rel: str, image: np.ndarray, alt: str) -> str:
-    w = image.shape[1]
-    if w < _MIN_DISPLAY_WIDTH:
-        scale = math.ceil(_MIN_DISPLAY_WIDTH / w)
+    h, w = image.shape[:2]
+    scale = enlargement(h, w, _MIN_DISPLAY_SIDE)
+    if scale > 1:
         return (f'<img class="pixelated" src="{html.escape(rel)}" width="{w * scale}" '
-                f'height="{image.shape[0] * scale}" alt="{html.escape(alt)}">')
-    return f'<img src="{html.escape(rel)}" width="{w}" height="{image.shape[0]}" alt="{html.escape(alt)}">'
+                f'height="{h * scale}" alt="{html.escape(alt)}">')
+    return f'<img src="{html.escape(rel)}" width="{w}" height="{h}" alt="{html.escape(alt)}">'
 
 
 def _mean_l1(output: np.ndarray, target: np.ndarray) -> float | None:
@@ -195,8 +201,11 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_results_page(out_dir: Path, rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                       metrics: list[dict], title: str, notes: dict[str, str] | None = None) -> Path:
+                       metrics: list[dict], title: str, notes: dict[str, str] | None = None, *,
+                       provenance: Provenance) -> Path:
     """Write ``out_dir/index.html`` (+ ``out_dir/images/NNNN_{input,output,target}.png``); return its path.
+
+    ``provenance`` names the model that made the outputs; their files carry its mark.
 
     ``rows`` are (input, output, target) HxWxC uint8 arrays; ``metrics`` the records of a run's
     ``metrics.jsonl``. The page shows notes, loss curves (adversarial terms and L1 apart, since L1 is
@@ -238,7 +247,11 @@ def write_results_page(out_dir: Path, rows: list[tuple[np.ndarray, np.ndarray, n
             for role, image in (("input", inp), ("output", output), ("target", target)):
                 image = np.asarray(image)
                 rel = f"images/{i:04d}_{role}.png"
-                write_image(image, out_dir / rel)
+                if role == "output":  # generated: marked, stored at the size shown
+                    scale = enlargement(image.shape[0], image.shape[1], _MIN_DISPLAY_SIDE)
+                    save_generated(enlarge(image, scale), out_dir / rel, provenance, safety=None)
+                else:  # the dataset's own images: not generated, so not labelled as such
+                    write_image(image, out_dir / rel)
                 cells.append(f'<td>{_img_tag(rel, image, f"sample {i} {role}")}</td>')
             l1 = _mean_l1(np.asarray(output), np.asarray(target))
             l1_text = "" if l1 is None else f"{l1:.3f}"

@@ -1,14 +1,15 @@
 """Translate image files and folders to PNGs, decoding and encoding on threads beside the model.
 
 The model runs in the calling thread on batches of equally sized images; a thread pool reads the next
-images and writes finished ones meanwhile (Pillow releases the GIL while it decodes and compresses).
+images and writes finished ones meanwhile (Pillow, ONNX Runtime and numpy release the GIL). Every output
+goes through :func:`pixforge.provenance.save_generated`: safety filter, watermark, metadata, atomic write.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +22,18 @@ from pixforge.data.image_io import (
     list_images,
     read_image,
     to_tensor,
-    write_image,
 )
 from pixforge.infer.translator import Translator
+from pixforge.provenance import DEFAULT_SAFETY_FILTER, Provenance, SafetyFilter, UnsafeImageError, save_generated
 
 
 @dataclass
 class TranslateReport:
     written: list[Path]
     failed: list[tuple[Path, str]]
+    """Unreadable inputs skipped with ``skip_bad``, and why."""
+    blocked: list[tuple[Path, str]] = field(default_factory=list)
+    """Inputs whose output the safety filter refused (nothing was written for them), and why."""
 
 
 class NothingTranslated(ValueError):
@@ -95,34 +99,44 @@ def check_out_dir(inputs: Iterable[str | Path], out_dir: Path, targets: list[Pat
 
 def translate_files(translator: Translator, inputs: Iterable[str | Path], out_dir: str | Path,
                     batch_size: int = 8, threads: int = 2, skip_bad: bool = False, overwrite: bool = False,
-                    on_done: Callable[[int], None] | None = None) -> TranslateReport:
+                    on_done: Callable[[int], None] | None = None, provenance: Provenance | None = None,
+                    safety: SafetyFilter | None = DEFAULT_SAFETY_FILTER) -> TranslateReport:
     """Translate every input image to ``out_dir/<stem>.png`` at the input's own size.
 
     Unreadable inputs stop the run with an ``ImageError`` naming the file, or with ``skip_bad`` are listed
     in the report and skipped; a run that writes nothing raises ``NothingTranslated``. Existing outputs are
-    refused unless ``overwrite``. 16-bit inputs give 16-bit outputs.
+    refused unless ``overwrite``. 16-bit inputs give 16-bit outputs. Every output goes through the safety
+    filter: a flagged one is not written, its input is listed in ``report.blocked``, and the rest continue.
+    ``provenance`` (what the marks say) defaults to the translator's model hash and config name.
     """
     inputs = list(inputs)
     files = expand_inputs(inputs)
+    provenance = provenance or Provenance(translator.model_hash, model_name=translator.config.name)
     out_dir = Path(out_dir)
     targets = output_paths(files, out_dir)
     check_out_dir(inputs, out_dir, targets, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = TranslateReport([], [])
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        writes: list[Future[Path]] = []
+        writes: list[tuple[int, Future[Path]]] = []
         for group in _batches(pool, files, translator.input_nc, batch_size, skip_bad, report):
             batch = torch.stack([to_tensor(image) for _, image in group])
             result = translator.forward(batch)
             for (index, image), out in zip(group, result, strict=True):
                 array = from_tensor(out, np.uint16 if image.dtype == np.uint16 else np.uint8)
-                writes.append(pool.submit(write_image, array, targets[index]))
+                writes.append((index, pool.submit(save_generated, array, targets[index], provenance, safety=safety)))
             if on_done:
                 on_done(len(group))
-        report.written = [w.result() for w in writes]
+        for index, write in writes:
+            try:
+                report.written.append(write.result())
+            except UnsafeImageError as err:
+                report.blocked.append((files[index], err.reason))
     if not report.written:
-        first = f"; first: {report.failed[0][1]}" if report.failed else ""
-        raise NothingTranslated(f"translate: all {len(files)} input(s) were skipped, nothing was written{first}")
+        first = (f"; first: {report.failed[0][1]}" if report.failed else
+                 f"; first: {report.blocked[0][0]}: {report.blocked[0][1]}" if report.blocked else "")
+        raise NothingTranslated(f"translate: all {len(files)} input(s) were skipped or blocked, nothing was "
+                                f"written{first}")
     return report
 
 

@@ -3,6 +3,10 @@
 Validation items are whole images as stored (``PairedDataset(whole=True)``), translated in eval mode at the
 trained scale by the same routine ``Translator`` uses (``runtime.scale.apply_generator``): the number a run
 logs is the number a user gets from ``pixforge translate`` on those images.
+
+Grids hold generated images, so they are written watermarked and labelled (pixforge.provenance), enlarged
+to at least 256 pixels a side when the images are small so that the mark can be read back. The nudity
+filter is not run on them: they are the training run's own diagnostics, written into its run directory.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from PIL import Image
 from torch import nn
 
 from pixforge.data.datasets import PairedDataset
-from pixforge.data.image_io import from_tensor, write_image
+from pixforge.data.image_io import from_tensor
 from pixforge.nn.build import size_multiple
 from pixforge.nn.modes import evaluating
+from pixforge.provenance import Provenance, enlarge, enlargement, save_generated
+from pixforge.runtime.checkpoint import weights_hash
 from pixforge.runtime.scale import apply_generator, inference_size
 
 
@@ -55,10 +61,14 @@ def translate_item(generator: nn.Module, dataset: PairedDataset, index: int, dev
 
 
 def write_sample_grid(path: Path, generator: nn.Module, dataset: PairedDataset, device: torch.device,
-                      precision: str = "fp32", count: int = 4) -> Path:
+                      precision: str = "fp32", count: int = 4, model_name: str = "") -> Path:
+    """Write ``count`` (input | output | target) rows as one marked PNG; the mark names these weights (the
+    same hash a checkpoint of them records as ``generator_sha256``)."""
     rows = [[from_tensor(t) for t in translate_item(generator, dataset, i, device, precision)]
             for i in range(min(count, len(dataset)))]
-    return write_image(make_grid(rows), path)
+    grid = make_grid(rows)
+    provenance = Provenance(weights_hash(generator.state_dict()), model_name=model_name)
+    return save_generated(enlarge(grid, enlargement(*grid.shape[:2])), path, provenance, safety=None)
 
 
 def mean_l1(generator: nn.Module, dataset: PairedDataset, device: torch.device, precision: str = "fp32",
