@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 
 from pixforge.config import Config
 from pixforge.data.datasets import PairedDataset
+from pixforge.data.label_dataset import has_split, open_dataset
 from pixforge.runtime import checkpoint as ckpt
 from pixforge.runtime.device import pick_device, should_compile
 from pixforge.runtime.memory import keep_freed_memory
@@ -64,7 +65,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
     torch.manual_seed(t.seed)  # identical initial weights on every rank
     saved_state = _resumable_state(run_dir) if resume else None  # before loading data: fail fast
 
-    dataset = PairedDataset(cfg.data, cfg.data.train_split, train=True)
+    dataset = open_dataset(cfg.data, cfg.data.train_split, train=True)
     dataset.preload(progress=dist.is_main and sys.stderr.isatty())  # decode once (forked workers inherit it)
     val_set = _maybe_val_set(cfg)
     recipe = create_recipe(cfg, device)
@@ -72,6 +73,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
     if saved_state is not None:
         step = _restore(recipe, saved_state, dist)
     else:
+        if t.init_from is not None:
+            _init_from(recipe, t.init_from)
         torch.manual_seed(t.seed + dist.rank)  # dropout noise differs per rank
     if dist.enabled:
         recipe.wrap_distributed(device)
@@ -85,7 +88,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
         _prepare_run_dir(run_dir, cfg, resume)
     log = MetricsLog(run_dir / "metrics.jsonl", dist.is_main, resume_step=step if resume else None)
     if dist.is_main and step == 0 and val_set is not None:
-        log.write({"step": 0, "val_l1": mean_l1(recipe.generator, val_set, device, t.precision)})
+        log.write({"step": 0, "val_l1": mean_l1(recipe.predict, val_set, device, t.precision)})
 
     saved: Path | None = None
     running: dict[str, torch.Tensor] = {}
@@ -96,6 +99,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
         while step < total:
             epoch, first = divmod(step, batches.steps_per_epoch)
             recipe.set_lr_factor(lr_factor(epoch, t.n_epochs, t.n_epochs_decay))
+            recipe.start_epoch(epoch)
             for batch in _loader(dataset, batches.batches(epoch, first), cfg, device):
                 losses = recipe.train_step(batch)
                 step += 1
@@ -113,27 +117,32 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
                     running, last_time, last_step = {}, now, step
                 paused = time.perf_counter()
                 if dist.is_main and step % t.sample_every == 0:
-                    write_sample_grid(run_dir / "samples" / f"step_{step:08d}.png", recipe.generator,
+                    write_sample_grid(run_dir / "samples" / f"step_{step:08d}.png", recipe.predict,
                                       preview, device, t.precision)
                 if dist.is_main and val_set is not None and t.val_every and step % t.val_every == 0:
-                    log.write({"step": step, "val_l1": mean_l1(recipe.generator, val_set, device, t.precision)})
+                    log.write({"step": step, "val_l1": mean_l1(recipe.predict, val_set, device, t.precision)})
                 if step % t.checkpoint_every == 0 or step == total:
                     saved = _save(recipe, cfg, run_dir, step, epoch, dist) or saved
                 last_time += time.perf_counter() - paused  # it/s measures training, not bookkeeping
                 if step >= total:
                     break
     if dist.is_main and step % t.sample_every != 0:
-        write_sample_grid(run_dir / "samples" / f"step_{step:08d}.png", recipe.generator, preview, device,
+        write_sample_grid(run_dir / "samples" / f"step_{step:08d}.png", recipe.predict, preview, device,
                           t.precision)
     return RunResult(run_dir, step, saved)
 
 
 def _maybe_val_set(cfg: Config) -> PairedDataset | None:
-    if cfg.data.val_split is None or cfg.data.root is None:
+    if not has_split(cfg.data, cfg.data.val_split):
         return None
-    if not (Path(cfg.data.root) / cfg.data.val_split).is_dir():
-        return None
-    return PairedDataset(cfg.data, cfg.data.val_split, train=False)
+    return open_dataset(cfg.data, cfg.data.val_split, train=False)
+
+
+def _init_from(recipe: Recipe, source: Path) -> None:
+    """``train.init_from``: the networks start from another run's weights (pix2pixHD's ``--load_pretrain``)."""
+    path = ckpt.find_checkpoint(source)
+    _, state = ckpt.load_checkpoint(path)
+    recipe.load_pretrained(state, str(path))
 
 
 def _loader(dataset: PairedDataset, batches: Any, cfg: Config, device: torch.device) -> DataLoader:

@@ -18,15 +18,41 @@ from pixforge.nn.build import build_discriminator, build_generator, set_gradient
 from pixforge.runtime.device import autocast, check_precision
 from pixforge.train.image_pool import ImagePool
 from pixforge.train.models import register_recipe
+from pixforge.train.samples import evaluating
 
 
-def make_adam(params: Any, cfg: Config, device: torch.device, fast: bool = True) -> torch.optim.Adam:
+def make_adam(params: Any, cfg: Config, device: torch.device, fast: bool = True,
+              lr: float | None = None) -> torch.optim.Adam:
+    """Adam with the config's betas at ``lr`` (default ``train.lr``)."""
     # Fused Adam updates all parameters in one kernel; the reference's per-parameter loop is `fast=False`.
     kwargs: dict[str, Any] = {"fused": True} if fast else {"foreach": False}
     if fast and device.type not in ("cuda", "cpu"):
         kwargs = {"foreach": True}
     t = cfg.train
-    return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2), **kwargs)
+    return torch.optim.Adam(params, lr=t.lr if lr is None else lr, betas=(t.beta1, t.beta2), **kwargs)
+
+
+def load_matching(net: nn.Module, state: dict[str, torch.Tensor], source: str, what: str,
+                  partial: bool = False) -> int:
+    """Copy the tensors of ``state`` whose names and shapes ``net`` has; return how many.
+
+    A name ``net`` has with another shape is an error naming it (another width, another channel count);
+    unless ``partial``, so are names missing on either side.
+    """
+    ours = net.state_dict()
+    wrong = [k for k in state if k in ours and state[k].shape != ours[k].shape]
+    if wrong:
+        k = wrong[0]
+        raise ValueError(f"{source}: its {what} '{k}' has shape {tuple(state[k].shape)}, this run's "
+                         f"{tuple(ours[k].shape)} (train.init_from needs the same architecture there)")
+    matching = {k: v for k, v in state.items() if k in ours}
+    if not partial and len(matching) != len(ours):
+        missing = next(k for k in ours if k not in state)
+        raise ValueError(f"{source}: its {what} lacks '{missing}' (train.init_from needs the same architecture)")
+    if not matching:
+        raise ValueError(f"{source}: none of its {what} weights fit this run's {what}")
+    net.load_state_dict(matching, strict=False)
+    return len(matching)
 
 
 @register_recipe("pix2pix")
@@ -72,6 +98,18 @@ class Pix2Pix:
 
     def learning_rate(self) -> float:
         return float(self.opt_G.param_groups[0]["lr"])
+
+    def start_epoch(self, epoch: int) -> None:
+        del epoch  # pix2pix trains the same networks every epoch
+
+    def predict(self, batch: dict[str, Any]) -> torch.Tensor:
+        with evaluating(self.generator):
+            return self.generator(batch["input"].to(self.device, memory_format=self.memory_format))
+
+    def load_pretrained(self, state: dict[str, Any], source: str) -> None:
+        load_matching(self.generator, state["G"], source, "generator")
+        if "D" in state:
+            load_matching(self.discriminator, state["D"], source, "discriminator")
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One D update then one G update; returns detached losses (no host sync here)."""

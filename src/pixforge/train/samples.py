@@ -1,10 +1,16 @@
-"""Sample grids (input | output | target per row) and the validation L1, computed in eval mode."""
+"""Sample grids (input | output | target per row) and the validation L1, computed in eval mode.
+
+Both take a *predict* function, batch of dataset items -> generated images: a recipe's ``predict`` (which
+knows what its generator needs besides the input: pix2pixHD's instance features, SPADE's style code) or,
+for a plain image-to-image generator, the generator itself.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,6 +19,9 @@ from torch.utils.data import Dataset
 
 from pixforge.data.image_io import from_tensor, write_image
 from pixforge.runtime.device import autocast
+
+Predict = Callable[[dict[str, Any]], torch.Tensor]
+"""A batch of dataset items (tensors on the device) -> the generated images, in eval mode."""
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -34,45 +43,65 @@ def make_grid(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def evaluating(generator: nn.Module) -> Iterator[None]:
-    """Eval mode (running BatchNorm statistics, no dropout) for the block, then back to what it was."""
-    was_training = generator.training
-    generator.eval()
+def evaluating(*modules: nn.Module) -> Iterator[None]:
+    """Eval mode (running BatchNorm statistics, no dropout) for the block, then back to what each was."""
+    was_training = [m.training for m in modules]
+    for m in modules:
+        m.eval()
     try:
         yield
     finally:
-        generator.train(was_training)
+        for m, mode in zip(modules, was_training, strict=True):
+            m.train(mode)
+
+
+def as_predict(model: nn.Module | Predict) -> Predict:
+    """A generator that maps ``batch["input"]`` alone becomes a predict function (in eval mode)."""
+    if not isinstance(model, nn.Module):
+        return model
+
+    def predict(batch: dict[str, Any]) -> torch.Tensor:
+        with evaluating(model):
+            return model(batch["input"])
+
+    return predict
+
+
+def one_item_batch(item: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """A dataset item as a batch of one on ``device`` (what a DataLoader would make of it)."""
+    return {k: v.unsqueeze(0).to(device) if isinstance(v, torch.Tensor) else [v] for k, v in item.items()}
 
 
 @torch.inference_mode()
-def translate_items(generator: nn.Module, dataset: Dataset, indices: list[int], device: torch.device,
+def translate_items(model: nn.Module | Predict, dataset: Dataset, indices: list[int], device: torch.device,
                     precision: str = "fp32") -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(input, output, target) uint8 images for dataset items, with the generator in eval mode."""
-    out = []
-    with evaluating(generator):
-        for i in indices:
-            item = dataset[i]
-            with autocast(precision, device):
-                fake = generator(item["input"].unsqueeze(0).to(device))[0].float().cpu()
-            out.append((from_tensor(item["input"]), from_tensor(fake), from_tensor(item["target"])))
+    """(input, output, target) uint8 images for dataset items, in eval mode. Label-map items show their
+    ``preview`` (the map in colour) as the input."""
+    predict, out = as_predict(model), []
+    for i in indices:
+        item = dataset[i]
+        with autocast(precision, device):
+            fake = predict(one_item_batch(item, device))[0].float().cpu()
+        shown = item.get("preview", item["input"])
+        out.append((from_tensor(shown), from_tensor(fake), from_tensor(item["target"])))
     return out
 
 
-def write_sample_grid(path: Path, generator: nn.Module, dataset: Dataset, device: torch.device,
+def write_sample_grid(path: Path, model: nn.Module | Predict, dataset: Dataset, device: torch.device,
                       precision: str = "fp32", count: int = 4) -> Path:
-    triples = translate_items(generator, dataset, list(range(min(count, len(dataset)))), device, precision)
+    triples = translate_items(model, dataset, list(range(min(count, len(dataset)))), device, precision)
     return write_image(make_grid([list(t) for t in triples]), path)
 
 
 @torch.inference_mode()
-def mean_l1(generator: nn.Module, dataset: Dataset, device: torch.device, precision: str = "fp32",
+def mean_l1(model: nn.Module | Predict, dataset: Dataset, device: torch.device, precision: str = "fp32",
             limit: int | None = None) -> float:
-    """Mean absolute error in [-1, 1] units between G(input) and target, eval mode."""
+    """Mean absolute error in [-1, 1] units between the generated image and the target, eval mode."""
+    predict = as_predict(model)
     total, n = 0.0, min(len(dataset), limit or len(dataset))
-    with evaluating(generator):
-        for i in range(n):
-            item = dataset[i]
-            with autocast(precision, device):
-                fake = generator(item["input"].unsqueeze(0).to(device)).float()
-            total += (fake[0] - item["target"].to(device)).abs().mean().item()
+    for i in range(n):
+        item = dataset[i]
+        with autocast(precision, device):
+            fake = predict(one_item_batch(item, device)).float()
+        total += (fake[0] - item["target"].to(device)).abs().mean().item()
     return total / max(n, 1)
