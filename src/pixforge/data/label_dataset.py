@@ -30,14 +30,14 @@ Arrays = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 
 
 class LabelMapDataset(PairedDataset):
-    def __init__(self, cfg: DataConfig, split: str | None, train: bool) -> None:
+    def __init__(self, cfg: DataConfig, split: str | None, train: bool, whole: bool = False) -> None:
         if cfg.label_nc == 0:
             raise DatasetError("data.label_nc is 0: the input is an image, use PairedDataset")
         self.palette: Palette | None = get_palette(cfg.input_palette) if cfg.input_palette else None
         if self.palette is not None and len(self.palette) != cfg.label_nc:
             raise DatasetError(f"data.label_nc is {cfg.label_nc} but palette '{self.palette.name}' "
                                f"(data.input_palette) has {len(self.palette)} classes")
-        super().__init__(cfg, split, train)
+        super().__init__(cfg, split, train, whole)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:  # type: ignore[override]
         index, seed = self._resolve(key)
@@ -95,6 +95,11 @@ class LabelMapDataset(PairedDataset):
             if instances.shape != classes.shape:
                 raise ImageError(source.inst, f"instance map {instances.shape[1]}x{instances.shape[0]} differs in "
                                               f"size from its label map {classes.shape[1]}x{classes.shape[0]}")
+        if self.whole:  # as stored: validation translates them the way inference does
+            if classes.shape != image.shape[:2]:
+                raise ImageError(label_path, f"label map {classes.shape[1]}x{classes.shape[0]} and its image "
+                                             f"{image.shape[1]}x{image.shape[0]} differ in size")
+            return classes, image, instances
         self._check_sizes(source, classes.shape[:2], image.shape[:2])
         height, width = prepared_size(classes.shape[:2], cfg.preprocess, cfg.load_size, cfg.crop_size)
         classes = resize_nearest(classes, height, width)  # class numbers are never blended
@@ -102,15 +107,17 @@ class LabelMapDataset(PairedDataset):
             instances = resize_nearest(instances, height, width)
         return classes, prepare(image, cfg.preprocess, cfg.load_size, cfg.crop_size), instances
 
-    def _check_header(self, source: PairSource) -> None:
-        super()._check_header(source)
+    def _check_header(self, source: PairSource) -> tuple[int, int]:
+        size = super()._check_header(source)
         if self.cfg.instance_maps and source.inst is not None:
             probe_image(source.inst, self.cfg.max_pixels)
+        return size
 
 
-def open_dataset(cfg: DataConfig, split: str | None, train: bool) -> PairedDataset:
+def open_dataset(cfg: DataConfig, split: str | None, train: bool, whole: bool = False) -> PairedDataset:
     """The dataset a config describes: label maps (``label_nc`` > 0) or image pairs."""
-    return LabelMapDataset(cfg, split, train) if cfg.label_nc else PairedDataset(cfg, split, train)
+    kind = LabelMapDataset if cfg.label_nc else PairedDataset
+    return kind(cfg, split, train, whole)
 
 
 def has_split(cfg: DataConfig, split: str | None) -> bool:

@@ -14,6 +14,10 @@ recipe averages over scales with s = 1 and uses the hinge loss (its preset), as 
 pix2pixHD's feature encoder (``model.features``) adds per-instance features of the real image to G's input;
 SPADE's style encoder (``model.use_vae``) gives G a code z sampled from q(z | y). Either is trained with G.
 A ``local`` G can keep its global part frozen for the first ``train.niter_fix_global`` epochs.
+
+The loop samples and validates with ``recipe.generator``, which maps the label input alone to an image: the
+trained G itself, or, with the feature encoder, G fed the neutral feature value 0 (the middle of the encoder's
+tanh range; inference uses cluster centres or edited values instead, see ``pixforge.infer.features``).
 """
 
 from __future__ import annotations
@@ -37,11 +41,11 @@ from pixforge.nn.build import (
 from pixforge.nn.hd import LocalEnhancer
 from pixforge.nn.spade import reparameterize
 from pixforge.nn.vgg import VGGLoss, load_vgg19
-from pixforge.runtime.device import autocast, check_precision
+from pixforge.runtime.device import autocast, resolve_channels_last, resolve_precision
 from pixforge.train.image_pool import ImagePool
 from pixforge.train.models import register_recipe
-from pixforge.train.pix2pix import load_matching, make_adam
-from pixforge.train.samples import evaluating
+from pixforge.train.optim import load_optimizer_state, make_adam
+from pixforge.train.pretrained import load_matching
 
 
 class LabelMapGAN:
@@ -56,28 +60,31 @@ class LabelMapGAN:
         if cfg.data.label_nc == 0:
             raise ValueError(f"model.kind '{cfg.model.kind}': needs label-map input; set data.label_nc to the "
                              f"number of classes (and data.input_palette for colour label maps)")
-        check_precision(cfg.train.precision, device)
         self.cfg, self.device = cfg, device
         t = cfg.train
-        self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
-        self.generator = build_generator(cfg).to(device, memory_format=self.memory_format)
+        self.precision = resolve_precision(t.precision, device)
+        channels_last = resolve_channels_last(t.channels_last, self.precision)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net_G = build_generator(cfg).to(device, memory_format=self.memory_format)
         self.discriminator = build_discriminator(cfg).to(device, memory_format=self.memory_format)
         self.encoder: nn.Module | None = self.build_encoder(cfg)
         if self.encoder is not None:
             self.encoder.to(device, memory_format=self.memory_format)
-        for net in (self.generator, self.encoder):
+        for net in (self.net_G, self.encoder):
             if net is not None:
                 set_gradient_checkpointing(net, t.gradient_checkpointing)
+        self.generator: nn.Module = self.net_G if self.encoder is None or cfg.model.kind != "pix2pixhd" \
+            else NeutralFeatures(self.net_G, cfg.model.feat_num)
         # The networks the step calls; DDP wrappers (and torch.compile) replace them.
-        self.G: nn.Module = self.generator
+        self.G: nn.Module = self.net_G
         self.D: nn.Module = self.discriminator
         self.E: nn.Module | None = self.encoder
         self.vgg = VGGLoss(load_vgg19(cfg.loss.vgg_weights)).to(device, memory_format=self.memory_format) \
             if cfg.loss.vgg_loss else None
-        g_params = list(self.generator.parameters()) + (list(self.encoder.parameters()) if self.encoder else [])
+        g_params = list(self.net_G.parameters()) + (list(self.encoder.parameters()) if self.encoder else [])
         self.opt_G = make_adam(g_params, cfg, device, t.fused_adam)
         self.opt_D = make_adam(self.discriminator.parameters(), cfg, device, t.fused_adam, lr=t.lr_d or t.lr)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16")
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         self.gan = adversarial_loss(cfg.loss.gan_mode)
         self.pool = ImagePool(t.pool_size, seed=t.seed)
         self._ddp_ids: list[int] | None = None
@@ -88,9 +95,9 @@ class LabelMapGAN:
     def build_encoder(self, cfg: Config) -> nn.Module | None:
         raise NotImplementedError
 
-    def generate(self, label: torch.Tensor, batch: dict[str, Any], real: torch.Tensor | None,
-                 train: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """G's output for the label map (+ whatever the encoder adds) and any extra losses."""
+    def generate(self, label: torch.Tensor, batch: dict[str, Any], real: torch.Tensor
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """G's output for the label map (+ what the encoder makes of the real image) and any extra losses."""
         raise NotImplementedError
 
     # -- the step ------------------------------------------------------------------------------------------
@@ -99,10 +106,10 @@ class LabelMapGAN:
         to = {"device": self.device, "memory_format": self.memory_format, "non_blocking": True}
         label, real = batch["input"].to(**to), batch["target"].to(**to)
         self._check_size(label)
-        precision, loss = self.cfg.train.precision, self.cfg.loss
+        precision, loss = self.precision, self.cfg.loss
 
         with autocast(precision, self.device):
-            fake, extra = self.generate(label, batch, real, train=True)
+            fake, extra = self.generate(label, batch, real)
             real_features = self.D(torch.cat([label, real], 1))  # kept for the D step below
             # G: its gradients only; D is called unwrapped with frozen weights (nothing to all-reduce).
             self.discriminator.requires_grad_(False)
@@ -130,35 +137,28 @@ class LabelMapGAN:
         return {k: v.detach().float() for k, v in losses.items()}
 
     def _check_size(self, label: torch.Tensor) -> None:
-        multiple = size_multiple(self.generator)
+        multiple = size_multiple(self.net_G)
         h, w = label.shape[-2:]
         if h % multiple or w % multiple:
             raise ValueError(f"model.generator '{self.cfg.model.generator}' needs heights and widths that are "
                              f"multiples of {multiple}, the data gives {w}x{h}; choose data.crop_size / load_size "
                              f"(or data.preprocess) so they are")
 
-    def predict(self, batch: dict[str, Any]) -> torch.Tensor:
-        label = batch["input"].to(self.device, memory_format=self.memory_format)
-        real = batch["target"].to(self.device, memory_format=self.memory_format) if "target" in batch else None
-        nets = [n for n in (self.generator, self.encoder) if n is not None]
-        with evaluating(*nets):
-            return self.generate(label, batch, real, train=False)[0]
-
     # -- schedule, distribution, state ---------------------------------------------------------------------
     def start_epoch(self, epoch: int) -> None:
         """Coarse-to-fine (pix2pixHD 3.2): a ``local`` G trains only its outermost enhancer while
         ``epoch < niter_fix_global``, then everything. Derived from the epoch alone, so resuming on either
         side of the switch lands in the right state."""
-        if not isinstance(self.generator, LocalEnhancer):
+        if not isinstance(self.net_G, LocalEnhancer):
             return
         frozen = epoch < self.cfg.train.niter_fix_global
         if frozen == self._coarse_frozen:
             return
-        for p in self.generator.coarse_parameters():
+        for p in self.net_G.coarse_parameters():
             p.requires_grad_(not frozen)
         self._coarse_frozen = frozen
         if self._distributed:  # DDP fixes the set of parameters it reduces when it wraps a module
-            self.G = self._wrap(self.generator)
+            self.G = self._wrap(self.net_G)
             if self._compiled:
                 self.G = torch.compile(self.G, mode=self.cfg.train.compile_mode)
 
@@ -168,10 +168,10 @@ class LabelMapGAN:
     def wrap_distributed(self, device: torch.device) -> None:
         self._ddp_ids = [device.index] if device.type == "cuda" else None
         self._distributed = True
-        if self.cfg.train.sync_batchnorm:
-            self.generator = nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
-            self.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(self.discriminator)
-        self.G, self.D = self._wrap(self.generator), self._wrap(self.discriminator)
+        if self.cfg.train.sync_batchnorm:  # in place: self.generator may hold net_G inside a wrapper
+            nn.SyncBatchNorm.convert_sync_batchnorm(self.net_G)
+            nn.SyncBatchNorm.convert_sync_batchnorm(self.discriminator)
+        self.G, self.D = self._wrap(self.net_G), self._wrap(self.discriminator)
         if self.encoder is not None:
             self.E = self._wrap(self.encoder)
 
@@ -181,7 +181,7 @@ class LabelMapGAN:
         self._compiled = True
 
     def train(self, mode: bool = True) -> None:
-        for net in (self.generator, self.discriminator, self.encoder):
+        for net in (self.net_G, self.discriminator, self.encoder):
             if net is not None:
                 net.train(mode)
 
@@ -196,7 +196,7 @@ class LabelMapGAN:
 
     def state_dict(self) -> dict[str, Any]:
         state = {
-            "G": self.generator.state_dict(),
+            "G": self.net_G.state_dict(),
             "D": self.discriminator.state_dict(),
             "optim": {"G": self.opt_G.state_dict(), "D": self.opt_D.state_dict()},
             "scaler": self.scaler.state_dict(),
@@ -206,12 +206,12 @@ class LabelMapGAN:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["G"])
+        self.net_G.load_state_dict(state["G"])
         self.discriminator.load_state_dict(state["D"])
         if self.encoder is not None:
             self.encoder.load_state_dict(state["E"])
-        self.opt_G.load_state_dict(state["optim"]["G"])
-        self.opt_D.load_state_dict(state["optim"]["D"])
+        load_optimizer_state(self.opt_G, state["optim"]["G"])
+        load_optimizer_state(self.opt_D, state["optim"]["D"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
 
@@ -219,8 +219,8 @@ class LabelMapGAN:
         """pix2pixHD's ``--load_pretrain``: a ``global`` run's G fills a ``local`` G's global part (the
         enhancers start fresh); D and the encoder load where their layers match (a D with more scales keeps
         its extra ones fresh)."""
-        partial = isinstance(self.generator, LocalEnhancer)
-        load_matching(self.generator, state["G"], source, "generator", partial=partial)
+        partial = isinstance(self.net_G, LocalEnhancer)
+        load_matching(self.net_G, state["G"], source, "generator", partial=partial)
         if "D" in state:
             load_matching(self.discriminator, state["D"], source, "discriminator", partial=True)
         if self.encoder is not None and "E" in state:
@@ -233,19 +233,30 @@ class LabelMapGAN:
         self.pool.load_state_dict(state["pool"])
 
 
+class NeutralFeatures(nn.Module):
+    """G of a feature-encoder run, fed its label input plus the neutral feature value 0 (for samples and
+    validation during training, before any features have been clustered)."""
+
+    def __init__(self, generator: nn.Module, feat_num: int) -> None:
+        super().__init__()
+        self.generator, self.feat_num = generator, feat_num
+        self.size_multiple = size_multiple(generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        zeros = x.new_zeros(x.shape[0], self.feat_num, *x.shape[2:])
+        return self.generator(torch.cat([x, zeros], 1))
+
+
 @register_recipe("pix2pixhd")
 class Pix2PixHD(LabelMapGAN):
     def build_encoder(self, cfg: Config) -> nn.Module | None:
         return build_feature_encoder(cfg) if cfg.model.features else None
 
-    def generate(self, label: torch.Tensor, batch: dict[str, Any], real: torch.Tensor | None,
-                 train: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def generate(self, label: torch.Tensor, batch: dict[str, Any], real: torch.Tensor
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if self.E is None:
             return self.G(label), {}
-        if real is None:
-            raise ValueError("pix2pixhd with model.features: the items need a target image to encode features")
-        instances = batch["instance"].to(self.device)
-        features = (self.E if train else self.encoder)(real, instances)  # type: ignore[misc]
+        features = self.E(real, batch["instance"].to(self.device))
         return self.G(torch.cat([label, features.to(label.dtype)], 1)), {}
 
 
@@ -257,12 +268,10 @@ class Spade(LabelMapGAN):
     def build_encoder(self, cfg: Config) -> nn.Module | None:
         return build_style_encoder(cfg) if cfg.model.use_vae else None
 
-    def generate(self, label: torch.Tensor, batch: dict[str, Any], real: torch.Tensor | None,
-                 train: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        if self.E is None or real is None:
+    def generate(self, label: torch.Tensor, batch: dict[str, Any], real: torch.Tensor
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.E is None:
             return self.G(label), {}
-        mu, logvar = (self.E if train else self.encoder)(real)  # type: ignore[misc]
-        if not train:  # validation and samples: the style of the real image, without sampling noise
-            return self.G(label, mu), {}
+        mu, logvar = self.E(real)
         z = reparameterize(mu.float(), logvar.float())
         return self.G(label, z), {"KLD": kl_divergence(mu.float(), logvar.float()) * self.cfg.loss.lambda_kld}

@@ -18,9 +18,6 @@ class Recipe(Protocol):
     generator: nn.Module
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]: ...
-    def predict(self, batch: dict[str, Any]) -> torch.Tensor:
-        """Eval-mode output for a batch of dataset items on the device (sample grids, validation)."""
-        ...
     def start_epoch(self, epoch: int) -> None:
         """Called before the first step of every epoch, also when a run resumes mid-epoch: schedules that
         switch by epoch (pix2pixHD trains its global generator from epoch ``niter_fix_global`` on) go here."""

@@ -15,52 +15,20 @@ from torch.nn.parallel import DistributedDataParallel
 from pixforge.config import Config
 from pixforge.nn import adversarial_loss, gradient_penalty, l1_loss
 from pixforge.nn.build import build_discriminator, build_generator, set_gradient_checkpointing
-from pixforge.runtime.device import autocast, check_precision
+from pixforge.runtime.device import autocast, resolve_channels_last, resolve_precision
 from pixforge.train.image_pool import ImagePool
 from pixforge.train.models import register_recipe
-from pixforge.train.samples import evaluating
-
-
-def make_adam(params: Any, cfg: Config, device: torch.device, fast: bool = True,
-              lr: float | None = None) -> torch.optim.Adam:
-    """Adam with the config's betas at ``lr`` (default ``train.lr``)."""
-    # Fused Adam updates all parameters in one kernel; the reference's per-parameter loop is `fast=False`.
-    kwargs: dict[str, Any] = {"fused": True} if fast else {"foreach": False}
-    if fast and device.type not in ("cuda", "cpu"):
-        kwargs = {"foreach": True}
-    t = cfg.train
-    return torch.optim.Adam(params, lr=t.lr if lr is None else lr, betas=(t.beta1, t.beta2), **kwargs)
-
-
-def load_matching(net: nn.Module, state: dict[str, torch.Tensor], source: str, what: str,
-                  partial: bool = False) -> int:
-    """Copy the tensors of ``state`` whose names and shapes ``net`` has; return how many.
-
-    A name ``net`` has with another shape is an error naming it (another width, another channel count);
-    unless ``partial``, so are names missing on either side.
-    """
-    ours = net.state_dict()
-    wrong = [k for k in state if k in ours and state[k].shape != ours[k].shape]
-    if wrong:
-        k = wrong[0]
-        raise ValueError(f"{source}: its {what} '{k}' has shape {tuple(state[k].shape)}, this run's "
-                         f"{tuple(ours[k].shape)} (train.init_from needs the same architecture there)")
-    matching = {k: v for k, v in state.items() if k in ours}
-    if not partial and len(matching) != len(ours):
-        missing = next(k for k in ours if k not in state)
-        raise ValueError(f"{source}: its {what} lacks '{missing}' (train.init_from needs the same architecture)")
-    if not matching:
-        raise ValueError(f"{source}: none of its {what} weights fit this run's {what}")
-    net.load_state_dict(matching, strict=False)
-    return len(matching)
+from pixforge.train.optim import load_optimizer_state, make_adam
+from pixforge.train.pretrained import load_matching
 
 
 @register_recipe("pix2pix")
 class Pix2Pix:
     def __init__(self, cfg: Config, device: torch.device) -> None:
-        check_precision(cfg.train.precision, device)
         self.cfg, self.device = cfg, device
-        self.memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+        self.precision = resolve_precision(cfg.train.precision, device)
+        channels_last = resolve_channels_last(cfg.train.channels_last, self.precision)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.generator = build_generator(cfg).to(device, memory_format=self.memory_format)
         set_gradient_checkpointing(self.generator, cfg.train.gradient_checkpointing)
         self.discriminator = build_discriminator(cfg).to(device, memory_format=self.memory_format)
@@ -69,7 +37,7 @@ class Pix2Pix:
         self.D: nn.Module = self.discriminator
         self.opt_G = make_adam(self.generator.parameters(), cfg, device, cfg.train.fused_adam)
         self.opt_D = make_adam(self.discriminator.parameters(), cfg, device, cfg.train.fused_adam)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.precision == "fp16")
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         self.gan = adversarial_loss(cfg.loss.gan_mode)
         self.pool = ImagePool(cfg.train.pool_size, seed=cfg.train.seed)
 
@@ -102,10 +70,6 @@ class Pix2Pix:
     def start_epoch(self, epoch: int) -> None:
         del epoch  # pix2pix trains the same networks every epoch
 
-    def predict(self, batch: dict[str, Any]) -> torch.Tensor:
-        with evaluating(self.generator):
-            return self.generator(batch["input"].to(self.device, memory_format=self.memory_format))
-
     def load_pretrained(self, state: dict[str, Any], source: str) -> None:
         load_matching(self.generator, state["G"], source, "generator")
         if "D" in state:
@@ -115,7 +79,7 @@ class Pix2Pix:
         """One D update then one G update; returns detached losses (no host sync here)."""
         to = {"device": self.device, "memory_format": self.memory_format, "non_blocking": True}
         real_in, real_out = batch["input"].to(**to), batch["target"].to(**to)
-        precision, lambda_l1 = self.cfg.train.precision, self.cfg.loss.lambda_l1
+        precision, lambda_l1 = self.precision, self.cfg.loss.lambda_l1
 
         with autocast(precision, self.device):
             fake_out = self.G(real_in)
@@ -161,8 +125,8 @@ class Pix2Pix:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["G"])
         self.discriminator.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["optim"]["G"])
-        self.opt_D.load_state_dict(state["optim"]["D"])
+        load_optimizer_state(self.opt_G, state["optim"]["G"])
+        load_optimizer_state(self.opt_D, state["optim"]["D"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
 

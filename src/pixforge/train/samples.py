@@ -1,27 +1,24 @@
-"""Sample grids (input | output | target per row) and the validation L1, computed in eval mode.
+"""Sample grids (input | output | target per row) and validation L1, computed the way inference works.
 
-Both take a *predict* function, batch of dataset items -> generated images: a recipe's ``predict`` (which
-knows what its generator needs besides the input: pix2pixHD's instance features, SPADE's style code) or,
-for a plain image-to-image generator, the generator itself.
+Validation items are whole images as stored (``PairedDataset(whole=True)``), translated in eval mode at the
+trained scale by the same routine ``Translator`` uses (``runtime.scale.apply_generator``): the number a run
+logs is the number a user gets from ``pixforge translate`` on those images.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
-from torch.utils.data import Dataset
 
+from pixforge.data.datasets import PairedDataset
 from pixforge.data.image_io import from_tensor, write_image
-from pixforge.runtime.device import autocast
-
-Predict = Callable[[dict[str, Any]], torch.Tensor]
-"""A batch of dataset items (tensors on the device) -> the generated images, in eval mode."""
+from pixforge.nn.build import size_multiple
+from pixforge.nn.modes import evaluating
+from pixforge.runtime.scale import apply_generator, inference_size
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -32,76 +29,48 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def make_grid(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:
-    """Tile equally sized HxWx3 uint8 images into rows with a white gap between them."""
+    """Tile HxWx3 uint8 images into rows with a white gap; each is resized to the first image's size."""
     h, w = rows[0][0].shape[:2]
     cols = max(len(r) for r in rows)
     grid = np.full((len(rows) * (h + gap) - gap, cols * (w + gap) - gap, 3), 255, np.uint8)
     for i, row in enumerate(rows):
         for j, image in enumerate(row):
-            grid[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = as_rgb(image)
+            cell = as_rgb(image)
+            if cell.shape[:2] != (h, w):
+                cell = np.asarray(Image.fromarray(cell).resize((w, h), Image.Resampling.BILINEAR))
+            grid[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = cell
     return grid
 
 
-@contextlib.contextmanager
-def evaluating(*modules: nn.Module) -> Iterator[None]:
-    """Eval mode (running BatchNorm statistics, no dropout) for the block, then back to what each was."""
-    was_training = [m.training for m in modules]
-    for m in modules:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m, mode in zip(modules, was_training, strict=True):
-            m.train(mode)
+def translate_item(generator: nn.Module, dataset: PairedDataset, index: int, device: torch.device,
+                   precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input, output, target) tensors in [-1, 1] for one item, the generator applied at the trained scale.
+
+    A label-map item's input is shown as its ``preview`` (the map in colour), and resized with nearest
+    neighbour only: its channels are one-hot classes."""
+    item = dataset[index]
+    x = item["input"].unsqueeze(0)
+    multiple = size_multiple(generator)
+    size = inference_size(*x.shape[-2:], dataset.cfg, "auto", multiple)
+    resample = "nearest" if dataset.cfg.label_nc else "bicubic"
+    with evaluating(generator):
+        fake = apply_generator(generator, x, multiple=multiple, size=size, device=device, precision=precision,
+                               resample=resample)
+    return item.get("preview", item["input"]), fake[0], item["target"]
 
 
-def as_predict(model: nn.Module | Predict) -> Predict:
-    """A generator that maps ``batch["input"]`` alone becomes a predict function (in eval mode)."""
-    if not isinstance(model, nn.Module):
-        return model
-
-    def predict(batch: dict[str, Any]) -> torch.Tensor:
-        with evaluating(model):
-            return model(batch["input"])
-
-    return predict
-
-
-def one_item_batch(item: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """A dataset item as a batch of one on ``device`` (what a DataLoader would make of it)."""
-    return {k: v.unsqueeze(0).to(device) if isinstance(v, torch.Tensor) else [v] for k, v in item.items()}
-
-
-@torch.inference_mode()
-def translate_items(model: nn.Module | Predict, dataset: Dataset, indices: list[int], device: torch.device,
-                    precision: str = "fp32") -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(input, output, target) uint8 images for dataset items, in eval mode. Label-map items show their
-    ``preview`` (the map in colour) as the input."""
-    predict, out = as_predict(model), []
-    for i in indices:
-        item = dataset[i]
-        with autocast(precision, device):
-            fake = predict(one_item_batch(item, device))[0].float().cpu()
-        shown = item.get("preview", item["input"])
-        out.append((from_tensor(shown), from_tensor(fake), from_tensor(item["target"])))
-    return out
-
-
-def write_sample_grid(path: Path, model: nn.Module | Predict, dataset: Dataset, device: torch.device,
+def write_sample_grid(path: Path, generator: nn.Module, dataset: PairedDataset, device: torch.device,
                       precision: str = "fp32", count: int = 4) -> Path:
-    triples = translate_items(model, dataset, list(range(min(count, len(dataset)))), device, precision)
-    return write_image(make_grid([list(t) for t in triples]), path)
+    rows = [[from_tensor(t) for t in translate_item(generator, dataset, i, device, precision)]
+            for i in range(min(count, len(dataset)))]
+    return write_image(make_grid(rows), path)
 
 
-@torch.inference_mode()
-def mean_l1(model: nn.Module | Predict, dataset: Dataset, device: torch.device, precision: str = "fp32",
+def mean_l1(generator: nn.Module, dataset: PairedDataset, device: torch.device, precision: str = "fp32",
             limit: int | None = None) -> float:
-    """Mean absolute error in [-1, 1] units between the generated image and the target, eval mode."""
-    predict = as_predict(model)
+    """Mean absolute error in [-1, 1] units between G(input) and target, eval mode, at the trained scale."""
     total, n = 0.0, min(len(dataset), limit or len(dataset))
     for i in range(n):
-        item = dataset[i]
-        with autocast(precision, device):
-            fake = predict(one_item_batch(item, device)).float()
-        total += (fake[0] - item["target"].to(device)).abs().mean().item()
+        _, fake, target = translate_item(generator, dataset, i, device, precision)
+        total += (fake - target).abs().mean().item()
     return total / max(n, 1)
