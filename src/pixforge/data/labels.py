@@ -106,3 +106,36 @@ def render_classes(classes: np.ndarray, label_nc: int, palette: Palette | None =
         edges = instance_boundaries(torch.from_numpy(np.asarray(instances, np.int64)))[0].numpy().astype(bool)
         rgb[edges] = 0
     return rgb
+
+
+def label_map_classes(image: object, label_nc: int, palette: Palette | None = None, ignore_label: int | None = None,
+                      source: str | Path = "label map") -> np.ndarray:
+    """A label map as a user or a page hands it over -> HxW class numbers, checked against ``label_nc``.
+
+    Accepted: an HxW integer array or tensor (class numbers), a PIL image in mode P / L / I (its values as
+    stored: a palette PNG's indices, not its colours), or a colour image (PIL RGB, HxWx3 uint8) drawn in
+    ``palette``, or grey (all channels equal).
+    """
+    from PIL import Image
+
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+    if isinstance(image, Image.Image):
+        image = np.asarray(image) if image.mode in ("P", "L", "I", "I;16", "1") else np.asarray(image.convert("RGB"))
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"{source}: expected a label map (PIL image, numpy array or tensor), got "
+                        f"{type(image).__name__}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim == 3:
+        if image.shape[2] not in (3, 4) or image.dtype != np.uint8:
+            raise LabelError(source, f"an array of shape {image.shape}: expected HxW class numbers or an HxWx3 "
+                                     f"uint8 colour label map")
+        values = classes_from_colours(image[..., :3], palette, source)
+    elif image.ndim == 2:
+        if not np.issubdtype(image.dtype, np.integer):
+            raise LabelError(source, f"class numbers must be integers, got {image.dtype}")
+        values = image
+    else:
+        raise LabelError(source, f"an array of shape {image.shape}: expected HxW class numbers")
+    return label_classes(values, label_nc, source, ignore_label)

@@ -64,3 +64,18 @@ def set_gradient_checkpointing(net: nn.Module, enabled: bool) -> None:
     for module in net.modules():
         if hasattr(module, "gradient_checkpointing"):
             module.gradient_checkpointing = enabled
+
+
+def bake_parametrizations(net: nn.Module) -> nn.Module:
+    """Replace parametrised weights (spectral norm) by the values they compute now, in place: what an
+    inference-only copy wants (ONNX has no operator for the power iteration's dot product)."""
+    from torch.nn.utils import parametrize
+
+    for module in [m for m in net.modules() if parametrize.is_parametrized(m)]:
+        # The parametrised class is shared with any deep copy of this module, and removal deletes a property
+        # from it: give this module a class of its own first, so the original network keeps working.
+        cls = module.__class__
+        module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
+        for name in list(module.parametrizations.keys()):
+            parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+    return net
