@@ -297,6 +297,27 @@ def bench_translate(
             "× reference" if reference else "× baseline")
 
 
+@bench_app.command("hd")
+def bench_hd_command(
+    data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
+    steps: Annotated[int, typer.Option(min=8, help="Training steps per mode (= facades pairs, one epoch).")] = 100,
+    modes: Annotated[str, typer.Option(help="Comma-separated: reference, baseline, pixforge, spade.")]
+        = "baseline,pixforge,spade",
+    vgg: Annotated[bool, typer.Option(help="VGG19 loss on in every mode (random weights: same speed).")] = True,
+    reference: Annotated[Path | None, typer.Option(help="A CPU-patched NVIDIA/pix2pixHD checkout.")] = None,
+    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs the reference.")] = None,
+    out: Path = Path("BENCHMARKS.md"),
+) -> None:
+    """pix2pixHD global G and SPADE training at 256², whole processes: s/step and peak memory beside the
+    reference pix2pixHD (or pixforge run its way)."""
+    from pixforge.bench.hd import bench_hd
+
+    chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
+    rows = bench_hd(_facades(data), steps, chosen, vgg, reference, reference_python)
+    _report(f"hd: facades labels -> photo, pix2pixHD global G (ngf 64) and SPADE, 256², batch 1, {steps} steps"
+            f"{', VGG loss' if vgg else ''}", rows, out, "× reference" if "reference" in chosen else "× baseline")
+
+
 @bench_app.command("quality")
 def bench_quality(
     work: Annotated[Path, typer.Option(help="Folder for the runs and results.jsonl (kept: reruns continue).")],
