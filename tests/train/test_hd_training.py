@@ -106,11 +106,19 @@ def test_spade_with_style_encoder_trains_with_hinge_loss_and_a_kl_term(tmp_path,
     assert any(k.endswith("parametrizations.weight.original") for k in state["D"])  # spectral norm in D
 
 
-def test_label_map_recipes_refuse_image_input(tmp_path, stripes_dataset):
-    cfg = config_from_dict({"model": {"kind": "pix2pixhd", "generator": "global", "discriminator": "multiscale"},
-                            "data": {"root": str(stripes_dataset)}})
-    with pytest.raises(ValueError, match="model.kind 'pix2pixhd': needs label-map input; set data.label_nc"):
-        train(cfg, tmp_path / "run")
+def test_pix2pixhd_also_translates_grey_images(tmp_path, stripes_dataset):
+    """The reference's --label_nc 0: image input; grey here (input_nc 1), which the reference cannot take."""
+    cfg = config_from_dict({
+        "model": {"kind": "pix2pixhd", "generator": "global", "discriminator": "multiscale", "ngf": 4, "ndf": 4,
+                  "n_downsample_global": 2, "n_blocks_global": 1, "n_layers_d": 2, "norm": "instance"},
+        "data": {"root": str(stripes_dataset), "input_nc": 1, "preprocess": "none", "load_size": 32, "crop_size": 32},
+        "loss": {"gan_mode": "lsgan", "vgg_loss": False},
+        "train": {"batch_size": 2, "max_steps": 2, "log_every": 1, "sample_every": 1000}})
+    result = train(cfg, tmp_path / "run")
+    _, state = load_checkpoint(result.checkpoint)
+    assert state["G"]["model.1.weight"].shape[1] == 1
+    with pytest.raises(ValueError, match="model.features: the feature encoder pools per object instance"):
+        train(cfg.model_copy(update={"model": cfg.model.model_copy(update={"features": True})}), tmp_path / "r2")
 
 
 @pytest.mark.slow

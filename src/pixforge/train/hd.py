@@ -6,7 +6,8 @@ matching and a VGG perceptual loss::
     L_G = GAN(D(x, G(x)), real) + λ_feat · FM(D(x, G(x)), D(x, y)) + λ_vgg · VGG(G(x), y)  [+ λ_kld · KL]
     L_D = s · [GAN(D(x, G(x)), fake) + GAN(D(x, y), real)]
 
-x is the one-hot label map (+ instance boundaries), y the photo. As the reference pix2pixHD, the generator's and
+x is the one-hot label map (+ instance boundaries), y the photo; with ``data.label_nc`` 0, x is an image (RGB
+or grey, as the reference's ``--label_nc 0``). As the reference pix2pixHD, the generator's and
 the discriminator's losses are computed with the same discriminator weights (G is stepped first, then D), the
 real pair's D features serve both, and the adversarial loss is summed over D's scales with s = 1/2; SPADE's
 recipe averages over scales with s = 1 and uses the hinge loss (its preset), as its paper does.
@@ -57,9 +58,9 @@ class LabelMapGAN:
     """Weight of the discriminator's (fake + real) loss."""
 
     def __init__(self, cfg: Config, device: torch.device) -> None:
-        if cfg.data.label_nc == 0:
-            raise ValueError(f"model.kind '{cfg.model.kind}': needs label-map input; set data.label_nc to the "
-                             f"number of classes (and data.input_palette for colour label maps)")
+        if cfg.model.features and cfg.data.label_nc == 0:
+            raise ValueError("model.features: the feature encoder pools per object instance, which needs label maps "
+                             "(data.label_nc > 0)")
         self.cfg, self.device = cfg, device
         t = cfg.train
         self.precision = resolve_precision(t.precision, device)
