@@ -205,5 +205,5 @@ def test_the_papers_local_generator_translates_2048x1024_on_the_cpu_in_a_few_gig
                    data={"label_nc": 35})
     peak_mb = int(subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(run), "bf16"], check=True,
                                  capture_output=True, text=True).stdout.split()[-1])
-    assert peak_mb < 8_000, peak_mb
+    assert peak_mb < 6_000, peak_mb  # measured: 3.4 GB in bf16 (autocast keeps bf16 weight copies), 2.7 GB in fp32
 

@@ -66,7 +66,13 @@ def test_local_generator_unfreezes_its_global_part_under_ddp_as_in_one_process(t
     for procs in (1, 2):  # frozen in epoch 0, trained in epoch 1, in both
         g2, g4 = states[procs][2]["G"], states[procs][4]["G"]
         assert not torch.equal(g2["model.1.weight"], g4["model.1.weight"])
+    # DDP averages the ranks' gradients, one process takes the batch mean: equal up to float order. Adam's
+    # first steps move a weight by ~lr whatever its gradient's size, so where a gradient is ~0 the rounding
+    # decides a step's sign: a few elements differ by a fraction of lr (2e-4). A rank that stepped with its own
+    # gradient (a parameter DDP does not reduce) would differ by about lr almost everywhere. Biases right before
+    # an instance norm have a true gradient of 0 (the norm cancels them): Adam steps them on rounding noise, so
+    # only weights are compared.
     for key, ours in states[2][4]["G"].items():
         if ours.ndim > 1:
-            theirs = states[1][4]["G"][key]
-            assert float((ours - theirs).abs().max()) <= 1e-4 * float(theirs.abs().max()), key
+            diff = (ours - states[1][4]["G"][key]).abs()
+            assert float(diff.max()) < 1e-4 and float(diff.mean()) < 1e-6, (key, float(diff.max()))
