@@ -14,18 +14,18 @@ from pixforge.train.metrics_log import read_metrics
 @pytest.mark.slow
 def test_facades_hd_validation_l1_falls_in_a_few_hundred_cpu_steps(tmp_path, facades):
     """The preset (palette labels -> one-hot -> global G, multiscale D, LSGAN + feature matching) at 128x128,
-    ngf 16 and 3 residual blocks, 300 steps of batch 2 on the CPU (100 training pairs, the 100 val pairs)."""
+    ngf 16 and 3 residual blocks, 200 steps of batch 2 on the CPU (50 training pairs, 50 val pairs)."""
     cfg = load_config("facades_hd", {
         "model": {"ngf": 16, "ndf": 16, "n_blocks_global": 3},
-        "data": {"root": str(facades), "load_size": 143, "crop_size": 128, "max_items": 100},
+        "data": {"root": str(facades), "load_size": 143, "crop_size": 128, "max_items": 50},
         "loss": {"vgg_loss": False},  # the ImageNet file cannot be downloaded here (its code path is tested)
-        "train": {"batch_size": 2, "max_steps": 300, "val_every": 300, "log_every": 50, "sample_every": 1000,
+        "train": {"batch_size": 2, "max_steps": 200, "val_every": 100, "log_every": 50, "sample_every": 1000,
                   "checkpoint_every": 1000, "lr": 0.0005},
     })
     train(cfg, tmp_path / "run")
     val = [r["val_l1"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "val_l1" in r]
-    # Measured on the shared 2-core machine: 0.487 -> 0.398. pix2pixHD has no L1 term (GAN, feature matching
-    # and VGG only), so after 300 steps it is not yet below the best constant colour (0.376) as pix2pix is.
+    # Measured on the shared 2-core machine: 0.500 -> 0.404 (step 100) -> 0.383. pix2pixHD has no L1 term (GAN,
+    # feature matching and VGG only), so this early it is not yet clearly below the best constant colour.
     assert val[-1] < 0.9 * val[0], val
 
 
