@@ -17,6 +17,8 @@ export_app = typer.Typer(no_args_is_help=True, help="Export a trained generator 
 app.add_typer(export_app, name="export")
 bench_app = typer.Typer(no_args_is_help=True, help="Speed and memory benchmarks, each beside its baseline.")
 app.add_typer(bench_app, name="bench")
+features_app = typer.Typer(no_args_is_help=True, help="pix2pixHD instance features (feature-encoder runs).")
+app.add_typer(features_app, name="features")
 
 
 @app.callback()
@@ -191,14 +193,32 @@ def _progress(label: str) -> Iterator[Callable[[int], None] | None]:
 
 @app.command("import-reference")
 def import_reference(
-    folder: Annotated[Path, typer.Argument(help="Reference checkpoint folder (latest_net_G.pth, train_opt.txt).")],
+    folder: Annotated[Path, typer.Argument(help="Reference checkpoint folder (latest_net_G.pth + train_opt.txt, "
+                                                "or pix2pixHD's latest_net_G.pth + opt.txt).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")],
     epoch: Annotated[str, typer.Option(help="Which checkpoint: latest or an epoch number.")] = "latest",
 ) -> None:
-    """Convert a pytorch-CycleGAN-and-pix2pix checkpoint into a pixforge run directory."""
+    """Convert a pytorch-CycleGAN-and-pix2pix or pix2pixHD checkpoint into a pixforge run directory."""
+    from pixforge.compat.pix2pixhd import import_hd_run, is_pix2pixhd_folder
     from pixforge.compat.reference import import_reference_run
 
-    path = import_reference_run(folder, out, epoch)
+    convert = import_hd_run if is_pix2pixhd_folder(folder) else import_reference_run
+    path = convert(folder, out, epoch)
+    typer.echo(f"wrote {path}")
+
+
+@features_app.command("cluster")
+def features_cluster(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Run directory of a feature-encoder run.")],
+    data: Annotated[Path | None, typer.Option(help="Dataset folder (default: the run's data.root).")] = None,
+    clusters: Annotated[int, typer.Option(min=1, help="k-means clusters per class (pix2pixHD: 10).")] = 10,
+    split: Annotated[str, typer.Option(help="Which split to encode.")] = "train",
+) -> None:
+    """Encode the training set's instance features and cluster them per class (pix2pixHD section 3.4); writes
+    feature_clusters.json into the run, which translate then uses."""
+    from pixforge.infer.features import cluster_features
+
+    path = cluster_features(model, data, clusters, split)
     typer.echo(f"wrote {path}")
 
 
@@ -316,6 +336,27 @@ def bench_translate(
     rows = run(_facades(data), count, passes, modes, reference, reference_python)
     _report(f"translate: {count} facades val label maps, 256², whole process", rows, out,
             "× reference" if reference else "× baseline")
+
+
+@bench_app.command("hd")
+def bench_hd_command(
+    data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
+    steps: Annotated[int, typer.Option(min=8, help="Training steps per mode (= facades pairs, one epoch).")] = 100,
+    modes: Annotated[str, typer.Option(help="Comma-separated: reference, baseline, pixforge, spade.")]
+        = "baseline,pixforge,spade",
+    vgg: Annotated[bool, typer.Option(help="VGG19 loss on in every mode (random weights: same speed).")] = True,
+    reference: Annotated[Path | None, typer.Option(help="A CPU-patched NVIDIA/pix2pixHD checkout.")] = None,
+    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs the reference.")] = None,
+    out: Path = Path("BENCHMARKS.md"),
+) -> None:
+    """pix2pixHD global G and SPADE training at 256², whole processes: s/step and peak memory beside the
+    reference pix2pixHD (or pixforge run its way)."""
+    from pixforge.bench.hd import bench_hd
+
+    chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
+    rows = bench_hd(_facades(data), steps, chosen, vgg, reference, reference_python)
+    _report(f"hd: facades labels -> photo, pix2pixHD global G (ngf 64) and SPADE, 256², batch 1, {steps} steps"
+            f"{', VGG loss' if vgg else ''}", rows, out, "× reference" if "reference" in chosen else "× baseline")
 
 
 @bench_app.command("quality")

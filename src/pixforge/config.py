@@ -30,8 +30,10 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     root: Path | None = None
     """Dataset folder holding ``train/`` and ``val/`` (aligned A|B files or ``A/`` + ``B/`` folders)."""
-    layout: Literal["aligned", "folders"] = "aligned"
-    """``aligned``: one file holds A|B side by side (reference ``--dataset_mode aligned``)."""
+    layout: Literal["aligned", "folders", "pix2pixhd"] = "aligned"
+    """``aligned``: one file holds A|B side by side (reference ``--dataset_mode aligned``); ``folders``: ``A/`` and
+    ``B/``; ``pix2pixhd``: pix2pixHD's ``<split>_label/``, ``<split>_img/`` (+ ``<split>_inst/``), paired in
+    sorted order as the reference pairs them."""
     train_split: str = "train"
     val_split: str | None = "val"
     direction: Direction = "AtoB"
@@ -49,6 +51,16 @@ class DataConfig(_Section):
     labels -> photo. The drawing page draws with it; label-map generators snap it to class indices."""
     output_palette: str | None = None
     """The output is a colour label map in this palette (e.g. photo -> labels); pipelines snap to it."""
+    label_nc: int = Field(0, ge=0)
+    """Classes of a label-map input, one-hot encoded into ``label_nc`` channels (pix2pixHD ``--label_nc``; 35 for
+    Cityscapes, 12 for the facades palette). 0: the input is an image. Label maps are always resized with
+    nearest neighbour; class-index files (8/16-bit PNG) are read as stored, colour maps need ``input_palette``."""
+    ignore_label: int | None = Field(None, ge=0)
+    """Label values >= ``label_nc`` become this class instead of being refused (e.g. 255 "void" -> 0).
+    ``None``: such a value stops with an error naming the file, the value and its pixel count."""
+    instance_maps: bool = False
+    """Read instance-id maps (``<split>_inst/``, layout ``pix2pixhd``) and feed their boundaries to the networks as
+    one more input channel (pix2pixHD's default where instance maps exist)."""
     skip_bad: bool = False
     """Skip (and count) files that cannot be decoded instead of stopping with an error."""
     max_pixels: int = Field(89_478_485, gt=0)
@@ -69,6 +81,24 @@ class DataConfig(_Section):
                              f"'{self.preprocess}' resizes to load_size and then crops crop_size from it")
         return self
 
+    @model_validator(mode="after")
+    def _label_options_fit(self) -> DataConfig:
+        if self.ignore_label is not None and not self.ignore_label < max(self.label_nc, 1):
+            raise ValueError(f"ignore_label {self.ignore_label} must be a class of 0..{self.label_nc - 1} (label_nc)")
+        if self.instance_maps and (self.label_nc == 0 or self.layout != "pix2pixhd"):
+            raise ValueError("instance_maps needs label maps (label_nc > 0) in layout 'pix2pixhd' (<split>_inst/)")
+        if self.layout == "pix2pixhd" and self.label_nc == 0:
+            raise ValueError("layout 'pix2pixhd' reads class-index label maps: set label_nc to their class count")
+        if self.layout == "pix2pixhd" and self.direction != "AtoB":
+            raise ValueError("layout 'pix2pixhd' translates <split>_label/ into <split>_img/: direction must be AtoB")
+        return self
+
+    @property
+    def input_channels(self) -> int:
+        """Channels the networks see on the input side: one-hot classes (+1 instance boundary map) for label
+        maps, else the image's ``input_nc``."""
+        return self.label_nc + int(self.instance_maps) if self.label_nc else self.input_nc
+
 
 class ModelConfig(_Section):
     kind: str = "pix2pix"
@@ -84,6 +114,35 @@ class ModelConfig(_Section):
     dropout: bool = True
     """Dropout 0.5 in the U-Net decoder / ResNet blocks (paper's noise source)."""
     init_gain: float = Field(0.02, gt=0)
+    n_downsample_global: int = Field(4, ge=1)
+    """pix2pixHD ``global``/``local``: stride-2 convolutions of the global generator (reference default 4)."""
+    n_blocks_global: int = Field(9, ge=0)
+    """pix2pixHD: residual blocks at the global generator's bottleneck (paper: 9)."""
+    n_local_enhancers: int = Field(1, ge=1)
+    """pix2pixHD ``local``: enhancer branches, each doubling the resolution (paper: 1 for 2048x1024)."""
+    n_blocks_local: int = Field(3, ge=0)
+    """pix2pixHD ``local``: residual blocks per enhancer (paper: 3)."""
+    num_d: int = Field(2, ge=1)
+    """``multiscale`` D: PatchGANs on an average-pooled pyramid (pix2pixHD ``--num_D`` 2; 3 for its 1024p stage)."""
+    spectral_norm: bool = False
+    """Spectral normalisation on the ``multiscale`` D's convolutions (SPADE's D; Miyato et al. 2018)."""
+    features: bool = False
+    """pix2pixHD feature encoder (``--instance_feat``): per-instance features of the real image as ``feat_num``
+    extra G input channels, for multimodal results; inference picks k-means cluster centres or edited values."""
+    feat_num: int = Field(3, ge=1)
+    """pix2pixHD: channels of the encoded instance features (paper: 3)."""
+    nef: int = Field(16, gt=0)
+    """pix2pixHD: width of the feature encoder's first convolution (reference ``--nef`` 16)."""
+    n_downsample_e: int = Field(4, ge=1)
+    """pix2pixHD: stride-2 convolutions of the feature encoder (reference ``--n_downsample_E`` 4)."""
+    spade_norm: Literal["batch", "instance"] = "batch"
+    """SPADE: the parameter-free normalisation inside each SPADE layer (paper: synchronised batch norm)."""
+    spade_hidden: int = Field(128, gt=0)
+    """SPADE: channels of the shared convolution that maps the label map to gamma and beta (paper: 128)."""
+    use_vae: bool = False
+    """SPADE: train a style encoder (VAE) so a style image or a random z picks the look (paper's multimodal mode)."""
+    z_dim: int = Field(256, gt=0)
+    """SPADE with ``use_vae``: length of the style code z (paper: 256)."""
 
 
 class LossConfig(_Section):
@@ -92,12 +151,24 @@ class LossConfig(_Section):
     lambda_l1: float = Field(100.0, ge=0)
     lambda_gp: float = Field(10.0, ge=0)
     """WGAN-GP gradient-penalty weight (Gulrajani et al. 2017)."""
+    lambda_feat: float = Field(10.0, ge=0)
+    """pix2pixHD/SPADE: weight of the discriminator feature-matching loss (pix2pixHD ``--lambda_feat`` 10)."""
+    vgg_loss: bool = True
+    """pix2pixHD/SPADE: VGG19 perceptual loss (relu1_1..relu5_1, weights 1/32..1). Needs torchvision's VGG19 file."""
+    lambda_vgg: float = Field(10.0, ge=0)
+    """Weight of the VGG loss (pix2pixHD scales it by ``lambda_feat`` 10; SPADE's ``--lambda_vgg`` 10)."""
+    vgg_weights: Path | None = None
+    """torchvision's ``vgg19-dcbb9e9d.pth``. ``None``: the torch hub cache (``$TORCH_HOME/hub/checkpoints/``)."""
+    lambda_kld: float = Field(0.05, ge=0)
+    """SPADE with ``use_vae``: weight of the KL divergence of the style code (paper: 0.05)."""
 
 
 class TrainConfig(_Section):
     batch_size: int = Field(1, gt=0)
     """Per process. The paper uses 1; for batch B scale lr by B**0.5 as a starting point."""
     lr: float = Field(2e-4, gt=0)
+    lr_d: float | None = Field(None, gt=0)
+    """The discriminator's learning rate; ``None``: ``lr``. SPADE's two time-scale rule: G 1e-4, D 4e-4."""
     beta1: float = Field(0.5, ge=0, lt=1)
     beta2: float = Field(0.999, ge=0, lt=1)
     n_epochs: int = Field(100, ge=0)
@@ -106,6 +177,13 @@ class TrainConfig(_Section):
     """Epochs of linear decay to zero afterwards (reference ``--n_epochs_decay``)."""
     max_steps: int | None = Field(None, gt=0)
     """Stop after this many optimiser steps (overrides the epoch count)."""
+    niter_fix_global: int = Field(0, ge=0)
+    """pix2pixHD ``local``: epochs that train only the outermost enhancer, the global part frozen, before both
+    train jointly (reference ``--niter_fix_global``; 10 in its 1024p script)."""
+    init_from: Path | None = None
+    """Start a new run from another run's weights (G, D, encoders; not its optimiser or step): pix2pixHD's
+    ``--load_pretrain``. A ``global`` run's G fills a ``local`` G's global part (its ngf must be twice the
+    local's). Ignored when resuming."""
     pool_size: int = Field(0, ge=0)
     """Image pool of past fakes for D (reference uses 0 for pix2pix)."""
     seed: int = 0

@@ -29,3 +29,16 @@ def test_translate_bench_times_whole_processes(facades):
     rows = bench_translate(facades, count=8, passes=1, modes=("baseline", "pixforge"))
     assert [r.mode for r in rows] == ["baseline", "pixforge"]
     assert rows[0].ratio == 1.0 and all(r.value > 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_hd_bench_runs_pix2pixhd_and_spade_as_whole_processes(facades):
+    from pixforge.bench.hd import bench_hd
+
+    tiny = {"model": {"ngf": 4, "ndf": 4, "n_blocks_global": 1, "spade_hidden": 8},
+            "data": {"load_size": 64, "crop_size": 64}}
+    rows = bench_hd(facades, steps=8, overrides=tiny)
+    assert [r.mode for r in rows] == ["baseline", "pixforge", "spade"]
+    assert rows[0].ratio == 1.0 and all(r.value > 0 and r.unit == "s/step" for r in rows)
+    assert all(r.extra["peak RSS MB"] > 100 and r.extra["whole process s"] > 0 for r in rows)
+    assert "facades_spade" in rows[2].detail

@@ -10,9 +10,12 @@ from pixforge.data.image_io import (
     list_images,
     probe_image,
     read_image,
+    read_index_map,
     to_tensor,
     write_image,
 )
+from pixforge.data.label_dataset import LabelMapDataset, has_split, open_dataset
+from pixforge.data.labels import LabelError, encode_label_map, instance_boundaries, label_classes, one_hot
 from pixforge.data.transforms import AugmentParams, apply_params, eval_params, prepare, sample_params
 
 __all__ = [
@@ -21,18 +24,27 @@ __all__ = [
     "DatasetError",
     "ImageError",
     "ImageHeader",
+    "LabelError",
+    "LabelMapDataset",
     "PairSource",
     "PairedDataset",
     "PairedItem",
     "apply_params",
     "convert_channels",
+    "encode_label_map",
     "eval_params",
     "from_tensor",
+    "has_split",
+    "instance_boundaries",
+    "label_classes",
     "list_images",
     "load_pairs",
+    "one_hot",
+    "open_dataset",
     "prepare",
     "probe_image",
     "read_image",
+    "read_index_map",
     "read_pair",
     "sample_params",
     "to_tensor",

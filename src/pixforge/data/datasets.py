@@ -43,7 +43,9 @@ from pixforge.data.transforms import (
     sample_params,
 )
 
-Layout = Literal["aligned", "folders"]
+Layout = Literal["aligned", "folders", "pix2pixhd"]
+HD_FOLDERS = {"label": "_label", "image": "_img", "instance": "_inst"}
+"""pix2pixHD's layout: ``<split>_label/``, ``<split>_img/`` and (optional) ``<split>_inst/`` beside each other."""
 _SHOW_UNMATCHED = 5
 
 
@@ -58,6 +60,8 @@ class PairSource:
     a: Path
     """The A image, or the A|B file when ``b`` is None."""
     b: Path | None = None
+    inst: Path | None = None
+    """The instance map (pix2pixHD layout), when there is one."""
 
     @property
     def aligned(self) -> bool:
@@ -74,6 +78,8 @@ class PairedItem(TypedDict):
 def load_pairs(root: str | Path, split: str | None, layout: Layout) -> list[PairSource]:
     """List the pairs of ``root/split`` (``root`` itself when ``split`` is None), in natural order."""
     root = Path(root)
+    if layout == "pix2pixhd":
+        return _hd_pairs(root, split or "train")
     folder = root if split is None else root / split
     if not folder.is_dir():
         hint = ""
@@ -155,29 +161,35 @@ class PairedDataset(Dataset):
         return len(self.sources)
 
     def __getitem__(self, key: int | tuple[int, int]) -> PairedItem:
-        index, seed = key if isinstance(key, tuple) else (key, None)
-        index = operator.index(index)
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} pairs")
-        seed = index if seed is None else operator.index(seed)
+        index, seed = self._resolve(key)
         inp, target = self._prepared(index)
         cfg = self.cfg
-        if self.whole:
-            params = AugmentParams(crop=None, flip=False)
-        elif self.train:
-            params = sample_params(
-                inp.shape[:2], cfg.preprocess, cfg.crop_size, cfg.flip, np.random.default_rng(seed)
-            )
-        else:
-            params = eval_params(inp.shape[:2], cfg.preprocess, cfg.crop_size)
+        params = self._params(inp.shape[:2], seed)
         return {
             "input": to_tensor(apply_params(inp, params, cfg.crop_size)),
             "target": to_tensor(apply_params(target, params, cfg.crop_size)),
             "path": str(self.sources[index].a),
             "index": index,
         }
+
+    def _resolve(self, key: int | tuple[int, int]) -> tuple[int, int]:
+        """``i`` or ``(i, seed)`` -> (index, seed); an item's default seed is its index."""
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        index = operator.index(index)
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} pairs")
+        return index, index if seed is None else operator.index(seed)
+
+    def _params(self, size_hw: tuple[int, int], seed: int) -> AugmentParams:
+        """Whole images: nothing; training: random crop and flip from ``seed``; else centre crop, no flip."""
+        cfg = self.cfg
+        if self.whole:
+            return AugmentParams(crop=None, flip=False)
+        if self.train:
+            return sample_params(size_hw, cfg.preprocess, cfg.crop_size, cfg.flip, np.random.default_rng(seed))
+        return eval_params(size_hw, cfg.preprocess, cfg.crop_size)
 
     def source_size(self) -> tuple[int, int]:
         """Median (height, width) of the input images as stored, before any resize: the scale they come in."""
@@ -281,6 +293,33 @@ def _folder_pairs(folder: Path) -> list[PairSource]:
     if not a_files:
         raise DatasetError(f"{folder}: A/ and B/ hold no images ({_extensions()})")
     return [PairSource(a=path, b=b_files[stem]) for stem, path in a_files.items()]
+
+
+def split_exists(root: str | Path, split: str, layout: Layout) -> bool:
+    """Whether ``root`` holds ``split`` in ``layout`` (a validation split is optional)."""
+    if layout == "pix2pixhd":
+        return (Path(root) / f"{split}{HD_FOLDERS['label']}").is_dir()
+    return (Path(root) / split).is_dir()
+
+
+def _hd_pairs(root: Path, split: str) -> list[PairSource]:
+    """pix2pixHD's folders, paired in sorted order as its reference does (Cityscapes' names differ by suffix:
+    ``..._gtFine_labelIds.png``, ``..._leftImg8bit.png``); the folders must hold equally many images."""
+    labels, images, instances = (root / f"{split}{suffix}" for suffix in HD_FOLDERS.values())
+    for folder in (labels, images):
+        if not folder.is_dir():
+            raise DatasetError(f"{folder}: no such folder; layout 'pix2pixhd' needs {labels.name}/ and "
+                               f"{images.name}/ (and {instances.name}/ for instance maps) in {root}")
+    label_files, image_files = list_images(labels), list_images(images)
+    if len(label_files) != len(image_files) or not label_files:
+        raise DatasetError(f"{root}: pix2pixHD folders pair up in sorted order, so they need equally many (and "
+                           f"some) images; found {labels.name}/ {len(label_files)}, {images.name}/ {len(image_files)}")
+    # Instance maps pair up only where there is one per label map (whether they are needed is the config's call).
+    inst_files = list_images(instances) if instances.is_dir() else []
+    if len(inst_files) != len(label_files):
+        inst_files = []
+    return [PairSource(a=label, b=image, inst=inst_files[i] if inst_files else None)
+            for i, (label, image) in enumerate(zip(label_files, image_files, strict=True))]
 
 
 def _by_stem(folder: Path) -> dict[str, Path]:

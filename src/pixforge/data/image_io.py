@@ -93,6 +93,34 @@ def read_image(path: str | Path, channels: int, max_pixels: int = DEFAULT_MAX_PI
     return convert_channels(_orient(arr, orientation), channels)
 
 
+def read_index_map(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode a class- or instance-index map with its values as stored: HxW int32.
+
+    8-bit grey, palette images (their indices, not the palette's colours), 16-bit grey and 32-bit integer PNGs
+    keep their values; alpha is dropped; an RGB file whose three channels are equal counts as grey. Other
+    colour images are refused: their colours are not class numbers (a colour label map needs a palette).
+    EXIF orientation is applied.
+    """
+    with _open(path, max_pixels) as im:
+        try:
+            im.load()
+        except (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error) as err:
+            raise ImageError(path, f"truncated or corrupt image file ({_one_line(err)})") from None
+        orientation = _orientation(im)
+        mode = im.mode
+        if mode in ("LA", "La", "PA"):
+            arr = np.asarray(im)[..., 0]
+        elif mode in ("1", "L", "P", "I", *_GRAY16_MODES):
+            arr = np.asarray(im)
+        else:
+            rgb = np.asarray(im.convert("RGB"))
+            if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()):
+                raise ImageError(path, f"a colour ({mode}) image, not a class-index map (one class number per "
+                                       "pixel); for colour label maps set data.input_palette to their palette")
+            arr = rgb[..., 0]
+    return _orient(arr.astype(np.int32)[..., None], orientation)[..., 0]
+
+
 def drop_alpha(arr: np.ndarray) -> np.ndarray:
     """HxW, HxWxC -> HxWx1 or HxWx3: grey+alpha and RGBA lose their alpha, as Pillow's convert('RGB') does."""
     if arr.ndim == 2:

@@ -80,6 +80,26 @@ def resize(arr: np.ndarray, height: int, width: int) -> np.ndarray:
     raise TypeError(f"expected uint8 or uint16 pixels, got {arr.dtype}")
 
 
+def resize_nearest(arr: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest-neighbour resize of an HxW or HxWxC array of any dtype: for label and instance maps, whose
+    values are class numbers that must not be blended. Picks the same source pixels as Pillow's NEAREST
+    (what the pix2pixHD reference uses for labels), whatever the dtype."""
+    if arr.shape[:2] == (height, width):
+        return arr
+    rows = _nearest_sources(arr.shape[0], height)
+    cols = _nearest_sources(arr.shape[1], width)
+    return np.ascontiguousarray(arr[rows][:, cols])
+
+
+def _nearest_sources(size_in: int, size_out: int) -> np.ndarray:
+    # Pillow (Geometry.c, ImagingScaleAffine) starts at half a step and adds the step in float64 pixel after
+    # pixel; the accumulated rounding decides ties such as 256 -> 286, so add the same way (cumsum is
+    # sequential) rather than computing each position exactly.
+    step = size_in / size_out
+    positions = np.cumsum(np.concatenate([[step * 0.5], np.full(size_out - 1, step)]))
+    return np.clip(positions.astype(np.int64), 0, size_in - 1)
+
+
 def _resize_plane(plane: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(Image.fromarray(plane).resize((width, height), Image.Resampling.BICUBIC))
 

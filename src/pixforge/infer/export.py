@@ -33,7 +33,7 @@ from pixforge.infer.onnx_generator import (
     optional_import,
 )
 from pixforge.infer.translator import Translator
-from pixforge.nn.build import size_multiple
+from pixforge.nn.build import bake_parametrizations, size_multiple
 from pixforge.runtime.checkpoint import CheckpointError, find_checkpoint, save_checkpoint
 from pixforge.runtime.generator import load_generator
 
@@ -62,7 +62,7 @@ def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 1
         raise OnnxModelError(f"{translator.generator.path}: already an ONNX model; export its checkpoint")
     out = Path(out)
     # A copy, so the caller's model keeps its device, dtype, memory format and mode.
-    generator = copy.deepcopy(translator.generator).eval()
+    generator = bake_parametrizations(copy.deepcopy(translator.generator).eval())
     generator.to("cpu", torch.float32, memory_format=torch.contiguous_format)
     multiple = size_multiple(generator)
     side = native_size(translator.config, multiple)
@@ -79,6 +79,12 @@ def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 1
         # Reflection padding reverses its pad list with a step -1 Slice that the folder skips: harmless.
         warnings.filterwarnings("ignore", "Constant folding - Only steps=1 can be constant folded",
                                 UserWarning)
+        # Instance norm (pix2pixHD, SPADE's D) has no running statistics: it always normalises by the input,
+        # which is what the exporter's "train=True" notice says; its size checks trace as constants.
+        warnings.filterwarnings("ignore", "ONNX export mode is set to TrainingMode.EVAL, but operator "
+                                "'instance_norm'", UserWarning)
+        warnings.filterwarnings("ignore", "Converting a tensor to a Python boolean", torch.jit.TracerWarning,
+                                module=r"torch\.nn\.(modules\.instancenorm|functional)")
         torch.onnx.export(generator, (example,), buffer, dynamo=False, opset_version=opset,
                           input_names=[INPUT], output_names=[OUTPUT],
                           dynamic_axes={INPUT: axes, OUTPUT: axes}, do_constant_folding=True)

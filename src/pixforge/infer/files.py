@@ -20,8 +20,6 @@ from pixforge.data.image_io import (
     ImageError,
     from_tensor,
     list_images,
-    read_image,
-    to_tensor,
 )
 from pixforge.infer.translator import Translator
 from pixforge.provenance import DEFAULT_SAFETY_FILTER, Provenance, SafetyFilter, UnsafeImageError, save_generated
@@ -119,8 +117,8 @@ def translate_files(translator: Translator, inputs: Iterable[str | Path], out_di
     report = TranslateReport([], [])
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         writes: list[tuple[int, Future[Path]]] = []
-        for group in _batches(pool, files, translator.input_nc, batch_size, skip_bad, report):
-            batch = torch.stack([to_tensor(image) for _, image in group])
+        for group in _batches(pool, files, translator.read_input, batch_size, skip_bad, report):
+            batch = torch.stack([translator.to_model_tensor(image) for _, image in group])
             result = translator.forward(batch)
             for (index, image), out in zip(group, result, strict=True):
                 array = from_tensor(out, np.uint16 if image.dtype == np.uint16 else np.uint8)
@@ -140,8 +138,8 @@ def translate_files(translator: Translator, inputs: Iterable[str | Path], out_di
     return report
 
 
-def _batches(pool: ThreadPoolExecutor, files: list[Path], channels: int, batch_size: int, skip_bad: bool,
-             report: TranslateReport) -> Iterator[list[tuple[int, np.ndarray]]]:
+def _batches(pool: ThreadPoolExecutor, files: list[Path], read: Callable[[Path], np.ndarray], batch_size: int,
+             skip_bad: bool, report: TranslateReport) -> Iterator[list[tuple[int, np.ndarray]]]:
     """Decoded images grouped into batches of one size, read a bounded distance ahead on the pool."""
     ahead = 2 * batch_size
     reads: dict[int, Future[np.ndarray]] = {}
@@ -149,7 +147,7 @@ def _batches(pool: ThreadPoolExecutor, files: list[Path], channels: int, batch_s
     for index in range(len(files)):
         for j in range(index, min(index + ahead, len(files))):
             if j not in reads:
-                reads[j] = pool.submit(read_image, files[j], channels)
+                reads[j] = pool.submit(read, files[j])
         try:
             image = reads.pop(index).result()
         except ImageError as err:

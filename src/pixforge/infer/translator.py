@@ -8,6 +8,10 @@ Defaults are the fast ones: bf16 where the device computes it natively (``precis
 was trained at (``scale="auto"``, see ``pixforge.runtime.scale``); outputs always come back at the input's
 own size. Values: tensors live in [-1, 1] (the networks' range), uint8/uint16 arrays and PIL images in their
 usual ranges, so one translator's output is the next one's input.
+
+Label-map models (pix2pixHD, SPADE: ``data.label_nc`` > 0) take label maps: class-index images, palette
+drawings or arrays of class numbers, encoded by ``infer.label_input`` and resized with nearest neighbour only;
+``predict(labels, instances=..., features=...)`` sets instance ids and pix2pixHD's per-instance features.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from PIL import Image
 from torch import nn
 
 from pixforge.config import Config
-from pixforge.data.image_io import convert_channels, drop_alpha, from_tensor, to_tensor
+from pixforge.data.image_io import convert_channels, drop_alpha, from_tensor, read_image, to_tensor
+from pixforge.infer.features import FeatureChoice, FeatureClusters
+from pixforge.infer.label_input import LabelInput
 from pixforge.nn.build import size_multiple
 from pixforge.nn.modes import paper_test_mode
 from pixforge.runtime.checkpoint import weights_hash
@@ -37,7 +43,8 @@ ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
 class Translator:
     def __init__(self, generator: nn.Module, config: Config, device: str | torch.device = "auto",
                  precision: str = "auto", channels_last: bool | None = None, scale: str = "auto",
-                 paper_test_mode: bool = False, model_hash: str | None = None) -> None:
+                 paper_test_mode: bool = False, model_hash: str | None = None,
+                 feature_clusters: FeatureClusters | None = None) -> None:
         """Wrap a generator.
 
         ``paper_test_mode`` reproduces the paper's test-time behaviour: dropout on (its source of noise) and
@@ -55,10 +62,13 @@ class Translator:
         self.size_multiple = size_multiple(generator)
         self._model_hash = model_hash
         self._mode_lock = threading.Lock()
+        self.label_input = LabelInput(config, feature_clusters) if config.data.label_nc else None
+        """Label-map models: how label maps become the generator's input (None for image models)."""
 
     @property
     def input_nc(self) -> int:
-        return self.config.data.input_nc
+        """Channels ``forward`` takes: the image's, or a label-map model's encoded input."""
+        return self.label_input.channels if self.label_input else self.config.data.input_nc
 
     @property
     def output_nc(self) -> int:
@@ -76,6 +86,8 @@ class Translator:
     def from_pretrained(cls, path: str | Path, **kwargs: Any) -> Translator:
         """Rebuild from a run directory, checkpoint or weights export alone: the architecture is in the file."""
         loaded = load_generator(path)
+        if loaded.config.model.features:  # pix2pixHD's clustered instance features, if clustered
+            kwargs.setdefault("feature_clusters", FeatureClusters.beside(loaded.file))
         return cls(loaded.generator, loaded.config, model_hash=loaded.weights_hash, **kwargs)
 
     @classmethod
@@ -98,25 +110,43 @@ class Translator:
 
     @classmethod
     def from_reference(cls, folder: str | Path, epoch: str = "latest", **kwargs: Any) -> Translator:
-        """Load a pytorch-CycleGAN-and-pix2pix checkpoint folder (``latest_net_G.pth`` + ``train_opt.txt``)."""
+        """Load a reference checkpoint folder: pytorch-CycleGAN-and-pix2pix (``latest_net_G.pth`` +
+        ``train_opt.txt``) or pix2pixHD (``latest_net_G.pth`` + ``opt.txt``)."""
+        from pixforge.compat.pix2pixhd import is_pix2pixhd_folder, load_hd_reference
         from pixforge.compat.reference import load_reference
 
-        config, generator, _ = load_reference(folder, epoch)
+        if is_pix2pixhd_folder(folder):
+            config, generator, _, _ = load_hd_reference(folder, epoch)
+        else:
+            config, generator, _ = load_reference(folder, epoch)
         return cls(generator, config, **kwargs)
 
     # -- translation ------------------------------------------------------------------------------
     @overload
-    def predict(self, image: Image.Image) -> Image.Image: ...
+    def predict(self, image: Image.Image, *, instances: Any = None,
+                features: dict[int, FeatureChoice] | None = None) -> Image.Image: ...
     @overload
-    def predict(self, image: np.ndarray) -> np.ndarray: ...
+    def predict(self, image: np.ndarray, *, instances: Any = None,
+                features: dict[int, FeatureChoice] | None = None) -> np.ndarray: ...
     @overload
-    def predict(self, image: torch.Tensor) -> torch.Tensor: ...
+    def predict(self, image: torch.Tensor, *, instances: Any = None,
+                features: dict[int, FeatureChoice] | None = None) -> torch.Tensor: ...
 
-    def predict(self, image: ImageLike) -> ImageLike:
-        """Translate one image; returns the same kind (PIL, numpy uint8/uint16, or tensor in [-1, 1])."""
+    def predict(self, image: ImageLike, *, instances: Any = None,
+                features: dict[int, FeatureChoice] | None = None) -> ImageLike:
+        """Translate one image; returns the same kind (PIL, numpy uint8/uint16, or tensor in [-1, 1]).
+
+        Label-map models: ``instances`` is an instance-id map of the label map's size (default: each class
+        region is one instance); ``features`` maps instance ids to a cluster index of their class or to a
+        vector of ``feat_num`` values (pix2pixHD feature-encoder models; default: the largest cluster)."""
         if isinstance(image, torch.Tensor) and image.dim() == 4:
             return self.forward(image)
-        return self.predict_batch([image])[0]
+        if instances is None and features is None:
+            return self.predict_batch([image])[0]
+        if self.label_input is None:
+            raise ValueError("instances/features: only label-map models (data.label_nc > 0) take them")
+        out = self.forward(self.label_input.encode(image, instances, features).unsqueeze(0))[0]
+        return self._like(image, out)
 
     def predict_batch(self, images: Sequence[ImageLike], batch_size: int = 8) -> list[ImageLike]:
         """Translate many images; equal sizes are stacked into batches of up to ``batch_size``."""
@@ -139,14 +169,29 @@ class Translator:
             raise ValueError(f"expected a batch of shape (B, {self.input_nc}, H, W), got {tuple(batch.shape)}")
         size = inference_size(*batch.shape[-2:], self.config.data, self.scale, self.size_multiple)
         run = {"multiple": self.size_multiple, "size": size, "device": self.device, "precision": self.precision,
-               "memory_format": self.memory_format}
+               "memory_format": self.memory_format,
+               "resample": "nearest" if self.label_input else "bicubic"}  # one-hot classes are never blended
         if not self.paper_test_mode:
             return apply_generator(self.generator, batch, **run)
         with self._mode_lock, paper_test_mode(self.generator):  # the mode switch is per call and serialised
             return apply_generator(self.generator, batch, one_by_one=True, **run)
 
     # -- conversions ------------------------------------------------------------------------------
+    def read_input(self, path: str | Path) -> np.ndarray:
+        """Decode an input file: the image (HxWxC), or a label-map model's class numbers (HxW)."""
+        if self.label_input is not None:
+            return self.label_input.read(path)
+        return read_image(path, self.input_nc)
+
+    def to_model_tensor(self, image: Any) -> torch.Tensor:
+        """One input (PIL, array or C x H x W tensor) -> what ``forward`` takes, C x H x W."""
+        return self._to_model_tensor(image)
+
     def _to_model_tensor(self, image: Any) -> torch.Tensor:
+        if self.label_input is not None:
+            if isinstance(image, torch.Tensor) and image.dim() == 3 and image.shape[0] == self.input_nc:
+                return image  # already encoded
+            return self.label_input.encode(image)
         if isinstance(image, torch.Tensor):
             return image if image.dim() == 3 else image.unsqueeze(0)
         if isinstance(image, Image.Image):
@@ -158,7 +203,8 @@ class Translator:
     def _like(self, original: Any, out: torch.Tensor) -> Any:
         if isinstance(original, torch.Tensor):
             return out
-        dtype = original.dtype if isinstance(original, np.ndarray) and original.dtype == np.uint16 else np.uint8
+        sixteen = isinstance(original, np.ndarray) and original.dtype == np.uint16 and self.label_input is None
+        dtype = np.uint16 if sixteen else np.uint8
         array = from_tensor(out, dtype)
         if isinstance(original, Image.Image):
             return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)

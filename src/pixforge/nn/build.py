@@ -1,27 +1,57 @@
-"""Build the networks a config describes (the one place config fields become constructor arguments)."""
+"""Build the networks a config describes (the one place config fields become constructor arguments).
+
+Every model field is offered to the registered factory, which takes the ones its signature names: a
+``global`` G gets ``n_downsample_global``, a ``spade`` G gets ``spade_norm``, a U-Net neither. Adding a
+network with new options needs a config field and a factory argument of the same name, nothing here.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from torch import nn
 
 from pixforge.config import Config
+from pixforge.nn.feature_encoder import FeatureEncoder
 from pixforge.nn.init import init_weights
-from pixforge.nn.registry import create_discriminator, create_generator
+from pixforge.nn.registry import DISCRIMINATORS, GENERATORS
+from pixforge.nn.spade import StyleEncoder
+
+
+def generator_input_nc(cfg: Config) -> int:
+    """G's input channels: the input side (image, or one-hot classes + instance boundaries) plus the
+    pix2pixHD instance features when the feature encoder is on."""
+    return cfg.data.input_channels + (cfg.model.feat_num if cfg.model.features else 0)
+
+
+def _offered(cfg: Config) -> dict[str, Any]:
+    return {**cfg.model.model_dump(), "n_layers": cfg.model.n_layers_d, "crop_size": cfg.data.crop_size}
 
 
 def build_generator(cfg: Config, init: bool = True) -> nn.Module:
-    m = cfg.model
-    net = create_generator(m.generator, input_nc=cfg.data.input_nc, output_nc=cfg.data.output_nc,
-                           ngf=m.ngf, norm=m.norm, dropout=m.dropout)
-    return init_weights(net, m.init_gain) if init else net
+    offered = {**_offered(cfg), "input_nc": generator_input_nc(cfg), "output_nc": cfg.data.output_nc}
+    net = GENERATORS.create_with(cfg.model.generator, offered)
+    return init_weights(net, cfg.model.init_gain) if init else net
 
 
 def build_discriminator(cfg: Config, init: bool = True) -> nn.Module:
-    m = cfg.model
     # Conditional GAN: D sees the input and the output side by side in the channel dimension.
-    net = create_discriminator(m.discriminator, input_nc=cfg.data.input_nc + cfg.data.output_nc,
-                               ndf=m.ndf, n_layers=m.n_layers_d, norm=m.norm)
+    offered = {**_offered(cfg), "input_nc": cfg.data.input_channels + cfg.data.output_nc}
+    net = DISCRIMINATORS.create_with(cfg.model.discriminator, offered)
+    return init_weights(net, cfg.model.init_gain) if init else net
+
+
+def build_feature_encoder(cfg: Config, init: bool = True) -> FeatureEncoder:
+    """pix2pixHD's E (``model.features``): real image -> ``feat_num`` features per instance."""
+    m = cfg.model
+    net = FeatureEncoder(cfg.data.output_nc, m.feat_num, m.nef, m.n_downsample_e, m.norm)
     return init_weights(net, m.init_gain) if init else net
+
+
+def build_style_encoder(cfg: Config, init: bool = True) -> StyleEncoder:
+    """SPADE's VAE encoder (``model.use_vae``): real image -> mean and log-variance of z."""
+    net = StyleEncoder(cfg.data.output_nc, cfg.model.ngf, cfg.model.z_dim)
+    return init_weights(net, cfg.model.init_gain) if init else net
 
 
 def size_multiple(net: nn.Module) -> int:
@@ -34,3 +64,18 @@ def set_gradient_checkpointing(net: nn.Module, enabled: bool) -> None:
     for module in net.modules():
         if hasattr(module, "gradient_checkpointing"):
             module.gradient_checkpointing = enabled
+
+
+def bake_parametrizations(net: nn.Module) -> nn.Module:
+    """Replace parametrised weights (spectral norm) by the values they compute now, in place: what an
+    inference-only copy wants (ONNX has no operator for the power iteration's dot product)."""
+    from torch.nn.utils import parametrize
+
+    for module in [m for m in net.modules() if parametrize.is_parametrized(m)]:
+        # The parametrised class is shared with any deep copy of this module, and removal deletes a property
+        # from it: give this module a class of its own first, so the original network keeps working.
+        cls = module.__class__
+        module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
+        for name in list(module.parametrizations.keys()):
+            parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+    return net

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 
 @torch.no_grad()
 def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
     for m in net.modules():
         if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
-            nn.init.normal_(m.weight, 0.0, gain)
+            # A spectrally normalised layer computes `weight` from the stored original: initialise that.
+            weight = m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
+            nn.init.normal_(weight, 0.0, gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:
             # BatchNorm's scale starts near 1, not near 0 (reference `init_weights`).
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)

@@ -63,3 +63,34 @@ def gradient_penalty(
 
 def l1_loss(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(fake, target)
+
+
+def multiscale_adversarial_loss(gan: AdversarialLoss, features: list[list[torch.Tensor]], real: bool, for_d: bool,
+                                reduce: str = "sum") -> torch.Tensor:
+    """An adversarial loss over a multi-scale D's patch predictions (the last output of each scale).
+
+    ``reduce="sum"`` adds the scales as pix2pixHD does; ``"mean"`` averages them as SPADE does.
+    """
+    losses = [gan(scale[-1], real, for_d) for scale in features]
+    total = torch.stack([loss.float() for loss in losses]).sum()
+    return total / len(losses) if reduce == "mean" else total
+
+
+def feature_matching_loss(fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]]) -> torch.Tensor:
+    """pix2pixHD eq. (4): L1 between D's intermediate features on the generated and the real pair.
+
+    Each scale's intermediate layers (all outputs but the prediction) are weighted 4 / their number and the
+    scales averaged, as the reference's ``4 / (n_layers_D + 1)`` and ``1 / num_D`` do. The real pair's
+    features are targets, not trained through. Multiply by ``lambda_feat``.
+    """
+    total = torch.zeros((), device=fake[0][0].device)
+    for fake_scale, real_scale in zip(fake, real, strict=True):
+        layers = len(fake_scale) - 1
+        for f, r in zip(fake_scale[:-1], real_scale[:-1], strict=True):
+            total = total + F.l1_loss(f.float(), r.detach().float()) * (4.0 / layers)
+    return total / len(fake)
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)), summed over the code and the batch as SPADE's ``KLDLoss``."""
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())

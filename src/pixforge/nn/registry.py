@@ -6,8 +6,9 @@ A name may also be a family pattern such as ``unet_<size>``: the factory receive
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import nn
@@ -37,12 +38,26 @@ class Registry:
         return add
 
     def create(self, name: str, **kwargs: Any) -> nn.Module:
+        factory, fixed = self._lookup(name)
+        return factory(**fixed, **kwargs)
+
+    def create_with(self, name: str, available: Mapping[str, Any]) -> nn.Module:
+        """Create ``name`` from the entries of ``available`` its factory's signature names, ignoring the rest.
+
+        This is how one config builds any network: the config offers every argument it has (ngf, norm,
+        n_blocks_global, label_nc, ...) and each factory takes the ones it declares.
+        """
+        factory, fixed = self._lookup(name)
+        params = inspect.signature(factory).parameters
+        return factory(**fixed, **{k: v for k, v in available.items() if k in params and k not in fixed})
+
+    def _lookup(self, name: str) -> tuple[Factory, dict[str, int]]:
         if name in self._exact:
-            return self._exact[name](**kwargs)
+            return self._exact[name], {}
         for pattern, _, factory in self._families:
             match = pattern.match(name)
             if match:
-                return factory(**{k: int(v) for k, v in match.groupdict().items()}, **kwargs)
+                return factory, {k: int(v) for k, v in match.groupdict().items()}
         raise KeyError(f"unknown {self.kind} '{name}'; known: {', '.join(self.names())}")
 
     def names(self, pattern: str = "*") -> list[str]:

@@ -14,9 +14,10 @@ from pixforge.nn.registry import register_generator
 
 
 class ResnetBlock(nn.Module):
-    def __init__(self, dim: int, norm: str, dropout: bool) -> None:
+    def __init__(self, dim: int, norm: str, dropout: bool, bias: bool | None = None) -> None:
+        """``bias`` None: the pix2pix reference's rule (``conv_bias``); pix2pixHD gives every convolution one."""
         super().__init__()
-        bias = conv_bias(norm)
+        bias = conv_bias(norm) if bias is None else bias
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm_layer(norm, dim), nn.ReLU(True),
         ]

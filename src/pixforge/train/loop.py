@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from pixforge.atomic import write_text
 from pixforge.config import Config
 from pixforge.data.datasets import PairedDataset
+from pixforge.data.label_dataset import has_split, open_dataset
 from pixforge.runtime import checkpoint as ckpt
 from pixforge.runtime.device import pick_device, resolve_channels_last, resolve_precision, should_compile
 from pixforge.runtime.memory import keep_freed_memory
@@ -75,7 +76,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
         torch.backends.cudnn.benchmark = not t.deterministic
     saved_state = _resumable_state(run_dir) if resume else None  # before loading data: fail fast
 
-    dataset = PairedDataset(cfg.data, cfg.data.train_split, train=True)
+    dataset = open_dataset(cfg.data, cfg.data.train_split, train=True)
     _report_skipped(dataset, dist)
     cfg = _resolved(cfg, device, dataset)  # what "auto" became, and the scale the model will learn
     t = cfg.train
@@ -88,6 +89,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
     if saved_state is not None:
         step = _restore(recipe, saved_state, dist)
     else:
+        if t.init_from is not None:
+            _init_from(recipe, t.init_from)
         torch.manual_seed(t.seed + dist.rank)  # dropout noise differs per rank
     if dist.enabled:
         recipe.wrap_distributed(device)
@@ -114,6 +117,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
         task = bar.add_task("train", total=total, completed=step, losses="")
         while step < total:
             epoch, first = divmod(step, batches.steps_per_epoch)
+            recipe.start_epoch(epoch)
             for batch in _loader(dataset, batches.batches(epoch, first), cfg, device):
                 recipe.set_lr_factor(schedule.factor(step))
                 losses = recipe.train_step(batch)
@@ -193,11 +197,16 @@ def _latest(run_dir: Path) -> Path | None:
 
 def _maybe_val_set(cfg: Config) -> PairedDataset | None:
     """The validation split as whole images (validation works the way inference does), if there is one."""
-    if cfg.data.val_split is None or cfg.data.root is None:
+    if not has_split(cfg.data, cfg.data.val_split):
         return None
-    if not (Path(cfg.data.root) / cfg.data.val_split).is_dir():
-        return None
-    return PairedDataset(cfg.data, cfg.data.val_split, train=False, whole=True)
+    return open_dataset(cfg.data, cfg.data.val_split, train=False, whole=True)
+
+
+def _init_from(recipe: Recipe, source: Path) -> None:
+    """``train.init_from``: the networks start from another run's weights (pix2pixHD's ``--load_pretrain``)."""
+    path = ckpt.find_checkpoint(source)
+    _, state = ckpt.load_checkpoint(path)
+    recipe.load_pretrained(state, str(path))
 
 
 def _workers(cfg: Config) -> int:

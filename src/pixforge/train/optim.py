@@ -9,13 +9,15 @@ import torch
 from pixforge.config import Config
 
 
-def make_adam(params: Any, cfg: Config, device: torch.device, fast: bool = True) -> torch.optim.Adam:
+def make_adam(params: Any, cfg: Config, device: torch.device, fast: bool = True,
+              lr: float | None = None) -> torch.optim.Adam:
+    """Adam with the config's betas at ``lr`` (default ``train.lr``; SPADE's D runs at ``train.lr_d``)."""
     # Fused Adam updates all parameters in one kernel; the reference's per-parameter loop is `fast=False`.
     kwargs: dict[str, Any] = {"fused": True} if fast else {"foreach": False}
     if fast and device.type not in ("cuda", "cpu"):
         kwargs = {"foreach": True}
     t = cfg.train
-    return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2), **kwargs)
+    return torch.optim.Adam(params, lr=t.lr if lr is None else lr, betas=(t.beta1, t.beta2), **kwargs)
 
 
 def load_optimizer_state(opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from pixforge.runtime.device import autocast, resolve_channels_last, resolve_pre
 from pixforge.train.image_pool import ImagePool
 from pixforge.train.models import register_recipe
 from pixforge.train.optim import load_optimizer_state, make_adam
+from pixforge.train.pretrained import load_matching
 
 
 @register_recipe("pix2pix")
@@ -65,6 +66,14 @@ class Pix2Pix:
 
     def learning_rate(self) -> float:
         return float(self.opt_G.param_groups[0]["lr"])
+
+    def start_epoch(self, epoch: int) -> None:
+        del epoch  # pix2pix trains the same networks every epoch
+
+    def load_pretrained(self, state: dict[str, Any], source: str) -> None:
+        load_matching(self.generator, state["G"], source, "generator")
+        if "D" in state:
+            load_matching(self.discriminator, state["D"], source, "discriminator")
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One D update then one G update; returns detached losses (no host sync here)."""

@@ -50,14 +50,19 @@ def make_grid(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:
 
 def translate_item(generator: nn.Module, dataset: PairedDataset, index: int, device: torch.device,
                    precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(input, output, target) tensors in [-1, 1] for one item, the generator applied at the trained scale."""
+    """(input, output, target) tensors in [-1, 1] for one item, the generator applied at the trained scale.
+
+    A label-map item's input is shown as its ``preview`` (the map in colour), and resized with nearest
+    neighbour only: its channels are one-hot classes."""
     item = dataset[index]
     x = item["input"].unsqueeze(0)
     multiple = size_multiple(generator)
     size = inference_size(*x.shape[-2:], dataset.cfg, "auto", multiple)
+    resample = "nearest" if dataset.cfg.label_nc else "bicubic"
     with evaluating(generator):
-        fake = apply_generator(generator, x, multiple=multiple, size=size, device=device, precision=precision)
-    return item["input"], fake[0], item["target"]
+        fake = apply_generator(generator, x, multiple=multiple, size=size, device=device, precision=precision,
+                               resample=resample)
+    return item.get("preview", item["input"]), fake[0], item["target"]
 
 
 def write_sample_grid(path: Path, generator: nn.Module, dataset: PairedDataset, device: torch.device,
