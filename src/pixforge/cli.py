@@ -225,6 +225,24 @@ def bench_quality(
             quality_rows(records, steps), out)
 
 
+@bench_app.command("equal-time")
+def bench_equal_time(
+    work: Annotated[Path, typer.Option(help="Folder for the runs and results.jsonl (kept: reruns continue).")],
+    judge: Annotated[Path, typer.Option(help="The judge (pixforge judge train --out DIR).")],
+    data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
+    minutes: Annotated[float, typer.Option(min=0.1, help="Training wall-clock per mode.")] = 15.0,
+    seed: int = 0,
+    out: Path = Path("BENCHMARKS.md"),
+) -> None:
+    """FCN-scores after equal training time: pixforge's fast settings vs the reference-way baseline."""
+    from pixforge.bench.equal_time import check_judge, equal_time_rows, run_equal_time
+
+    check_judge(judge)
+    records = run_equal_time(_facades(data), work, judge, seconds=minutes * 60, seed=seed)
+    _report(f"equal time: facades labels → photo, {minutes:g} min of training per mode, judged on val",
+            equal_time_rows(records), out)
+
+
 @bench_app.command("serve")
 def bench_serve() -> None:
     """HTTP serving throughput (arrives with the serving issue)."""

@@ -295,15 +295,14 @@ class Pipeline:
 
 
 def _check_fits(where: str, needs: ImageKind, gets: ImageKind, previous: str) -> None:
-    """A model stage's input against what the stage before hands on; nothing is known of the raw input."""
-    if not gets.known:
-        return
+    """A model stage's input against what the stage before hands on, field by field where it is known
+    (of the raw input nothing is, until a step fixes something, e.g. a resize its size)."""
     if gets.channels is not None and needs.channels != gets.channels:
         raise PipelineError(f"{where} input channels: expects {needs.channels}, {previous} gives {gets.channels}")
-    if needs.palette is not None and gets.palette != needs.palette:
+    if needs.palette is not None and gets.known and gets.palette != needs.palette:
         raise PipelineError(f"{where} input values: expects a label map in palette '{needs.palette}', "
                             f"{previous} gives {gets.values()}")
-    if needs.size is not None and gets.size != needs.size:
+    if needs.size is not None and (gets.known or gets.size is not None) and gets.size != needs.size:
         hint = "; add a resize step before it" if gets.size is None else ""
         raise PipelineError(f"{where} input size: expects {needs.size_text()}, {previous} gives "
                             f"{gets.size_text()}{hint}")
