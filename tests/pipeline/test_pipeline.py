@@ -68,7 +68,7 @@ def test_fixed_size_mismatch_is_found_before_any_image(runs):
                        {"name": "photo", "model": "plain", "input_size": 256}]}
     with pytest.raises(PipelineError, match=r"stage 'photo' input size: expects 256x256, stage 'small' gives 128x128"):
         Pipeline.from_yaml(write_yaml(runs, spec))
-    spec["stages"] = spec["stages"][1:] + [{"name": "again", "model": "plain", "input_size": 64}]
+    spec["stages"] = [*spec["stages"][1:], {"name": "again", "model": "plain", "input_size": 64}]
     with pytest.raises(PipelineError, match=r"stage 'again' input size: expects 64x64, stage 'photo' gives "
                                             r"the input's size \(any\); add a resize step"):
         Pipeline.from_yaml(write_yaml(runs, spec))
@@ -173,7 +173,8 @@ def test_cli_runs_a_facades_pipeline_on_val_images_with_intermediates(runs, refe
 
 
 def test_cli_shape_mismatch_is_one_line_before_any_output(runs, val_pairs, tmp_path):
-    spec = {"stages": [{"name": "grey", "model": str(runs / "grey_out")}, {"name": "colour", "model": str(runs / "plain")}]}
+    spec = {"stages": [{"name": "grey", "model": str(runs / "grey_out")},
+                       {"name": "colour", "model": str(runs / "plain")}]}
     out = tmp_path / "out"
     done = pixforge("pipeline", "run", str(write_yaml(tmp_path, spec)), str(val_pairs), "--out", str(out))
     assert done.returncode == 1 and "Traceback" not in done.stderr
