@@ -206,7 +206,7 @@ def fid(a: np.ndarray, b: np.ndarray) -> float:
 
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    covmean = linalg.sqrtm(s1 @ s2)
     if not np.isfinite(covmean).all():  # singular product (few samples): nudge the diagonals, as pytorch-fid
         offset = np.eye(s1.shape[0]) * 1e-6
         covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
