@@ -141,3 +141,14 @@ def open_in_browser(chromium):
     yield open_
     for page in pages:
         page.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_judge(tmp_path_factory: pytest.TempPathFactory, palette_dataset: Path) -> Path:
+    """A judge trained for seconds on ``palette_dataset`` (the folder holding judge.safetensors)."""
+    from pixforge.train.judge import JudgeSettings, train_judge
+
+    out = tmp_path_factory.mktemp("tiny_judge")
+    train_judge(palette_dataset, out, JudgeSettings(epochs=30, batch_size=4, crop=32, width=8, depth=2, lr=5e-3,
+                                                    precision="fp32"))
+    return out

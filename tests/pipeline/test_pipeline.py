@@ -151,6 +151,7 @@ def reference_run(tmp_path_factory, reference_dir) -> Path:
     return run
 
 
+@pytest.mark.slow
 def test_cli_runs_a_facades_pipeline_on_val_images_with_intermediates(runs, reference_run, val_pairs, tmp_path):
     spec = {"name": "rerender", "stages": [
         {"name": "labels", "model": str(runs / "labels")},
@@ -172,6 +173,7 @@ def test_cli_runs_a_facades_pipeline_on_val_images_with_intermediates(runs, refe
     assert sorted(p.name for p in val_pairs.iterdir()) == ["1.jpg", "2.jpg", "3.jpg"]  # inputs untouched
 
 
+@pytest.mark.slow
 def test_cli_shape_mismatch_is_one_line_before_any_output(runs, val_pairs, tmp_path):
     spec = {"stages": [{"name": "grey", "model": str(runs / "grey_out")},
                        {"name": "colour", "model": str(runs / "plain")}]}

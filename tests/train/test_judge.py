@@ -9,23 +9,23 @@ import pytest
 
 from pixforge.data.palette import get_palette
 from pixforge.eval.fcn_score import Judge
-from pixforge.train.judge import JudgeSettings, LabelledPhotos, train_judge
+from pixforge.train.judge import JudgeResult, JudgeSettings, LabelledPhotos, train_judge
 
 SMALL = JudgeSettings(epochs=30, batch_size=4, crop=32, width=8, depth=2, lr=5e-3, precision="fp32")
+"""The settings of conftest's ``tiny_judge``."""
 
 
 @pytest.fixture(scope="module")
-def judge_dir(tmp_path_factory, palette_dataset):
-    out = tmp_path_factory.mktemp("judge")
-    result = train_judge(palette_dataset, out, SMALL)
-    return out, result
+def judge_dir(tiny_judge):
+    meta = Judge.load(tiny_judge).meta
+    return tiny_judge, JudgeResult(tiny_judge / "judge.safetensors", meta["epoch"], meta["val_scores"])
 
 
 @pytest.mark.slow
 def test_judge_learns_and_keeps_its_best_val_epoch(judge_dir, palette_dataset):
     out, result = judge_dir
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in records] == list(range(1, 31))
+    assert [r["epoch"] for r in records] == list(range(1, SMALL.epochs + 1))
     assert records[-1]["loss"] < 0.7 * records[0]["loss"]
     best = max(records, key=lambda r: r["val_iou"])
     assert result.epoch == best["epoch"] and result.scores["iou"] == pytest.approx(best["val_iou"], abs=1e-5)
