@@ -207,3 +207,21 @@ def test_editing_labels_between_stages_changes_the_photo_where_the_labels_change
         far = ~binary_dilation(changed, iterations=8)  # "roughly where": 8 pixels of slack around the edit
         assert diff[changed].mean() > 4 * diff[far].mean(), (n, diff[changed].mean(), diff[far].mean())
         assert diff[changed].mean() > 3  # grey levels: a visible change, not noise
+
+
+def test_the_facades_rerender_example_file_validates(tmp_path, generator_run):
+    """examples/facades-rerender/pipeline.yaml against runs made from the two facades presets."""
+    from pixforge.config import load_config
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "facades-rerender" / "pipeline.yaml"
+    for preset, run in (("facades_labels", "facades_labels"), ("facades", "facades")):
+        cfg = load_config(preset).to_dict()
+        cfg["model"].update(TINY)
+        generator_run(tmp_path / "runs" / run, model=cfg["model"], data=cfg["data"])
+    copy = tmp_path / "examples" / "facades-rerender" / "pipeline.yaml"
+    copy.parent.mkdir(parents=True)
+    copy.write_text(example.read_text())
+    pipe = Pipeline.from_yaml(copy)
+    assert [s.name for s in pipe.stages] == ["labels", "edited", "photo"]
+    out = pipe.run(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    assert not (FACADES.snap(out["edited"]) == FACADES.index("window")).any()
