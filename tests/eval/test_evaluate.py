@@ -146,3 +146,15 @@ def test_report_opens_in_headless_chromium_without_errors(evaluated, open_in_bro
         assert im.width >= 1000 and im.height > 1500
         assert len(np.unique(np.asarray(im.convert("L")))) > 50  # images and text, not a blank page
     assert re.search(r"Worst by L1", page.content())
+
+
+def test_a_pipeline_is_evaluated_like_the_model_it_wraps(runs, palette_dataset):
+    from pixforge.pipeline import Pipeline
+
+    pipe = Pipeline.from_dict({"stages": [{"name": "photo", "model": str(runs / "first")}]}, default_name="one")
+    wrapped = evaluate(pipe, palette_dataset, learned_metrics=False)
+    direct = evaluate(TranslatorModel(Translator.from_pretrained(runs / "first"), "first", "0" * 64),
+                      palette_dataset, learned_metrics=False)
+    assert wrapped.means == direct.means
+    assert (wrapped.model, wrapped.input_side, wrapped.target_side) == ("one", "B", "A")
+    assert len(wrapped.model_hash) == 64
