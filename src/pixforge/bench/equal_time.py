@@ -29,7 +29,8 @@ def mode_overrides(mode: str, seconds: float, seed: int) -> dict[str, Any]:
     settings = BASELINE if mode == "baseline" else fast_settings("cpu")
     train = {"seed": seed, "max_seconds": seconds, "n_epochs": 100_000, "n_epochs_decay": 0,
              "checkpoint_every": 10**9, "sample_every": 10**9, "val_every": None, **settings["train"]}
-    return {"train": train, "data": dict(settings["data"])}
+    # No validation pass inside the budget: the judge scores the val split afterwards.
+    return {"train": train, "data": {**settings["data"], "val_split": None}}
 
 
 def run_equal_time(facades: Path, work: Path, judge: Path, seconds: float = 900, modes: tuple[str, ...] = MODES,
