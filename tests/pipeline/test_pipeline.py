@@ -88,6 +88,7 @@ def test_a_label_map_model_refuses_a_photo(runs):
     ({"stages": [{"name": "a"}]}, "give exactly one of model"),
     ({"stages": [{"name": "a", "model": "plain"}, {"name": "a", "model": "plain"}]}, "two stages are named 'a'"),
     ({"stages": [{"name": "a/b", "model": "plain"}]}, "field 'stages.0.name'"),
+    ({"stages": [{"name": "1.png", "model": "plain"}]}, "field 'stages.0.name'"),
     ({"stages": [{"name": "a", "model": "nowhere"}]}, "stage 'a' field 'model': nowhere"),
     ({"stages": [{"name": "s", "steps": [{"blur": 3}]}]}, "stage 's' steps.0: unknown step 'blur'"),
     ({"stages": [{"name": "s", "steps": [{"resize": {"size": 64, "scale": 2}}]}]}, "exactly one of size or scale"),

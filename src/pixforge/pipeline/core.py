@@ -40,7 +40,7 @@ from pixforge.pipeline.steps import Apply, Step, parse_step
 from pixforge.runtime.checkpoint import find_checkpoint
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray)
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 class StageSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=_NAME)
-    """Also the folder its intermediate images go to: letters, digits, '_', '-', '.'."""
+    """Also the folder its intermediate images go to: letters, digits, '_' and '-' (no dots, so never a file's name)."""
     model: str | None = None
     steps: list[Any] | None = None
     input_size: int | tuple[int, int] | None = None
