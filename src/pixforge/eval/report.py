@@ -314,7 +314,7 @@ def _write_example(out_dir: Path, rel: str, image: np.ndarray, generated: bool, 
     from pixforge.infer.generated import write_generated
 
     if generated:
-        write_generated(image, out_dir / rel, model_hash=model_hash, model_name=model_name)
+        write_generated(image, out_dir / rel, model_hash=model_hash, model_name=model_name, filtered=False)
     else:
         write_image(image, out_dir / rel)
 
