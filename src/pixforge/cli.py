@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,33 +25,54 @@ app.add_typer(judge_app, name="judge")
 
 @app.callback()
 def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
-    """Errors print one line; ``--debug`` shows the traceback instead."""
+    """Errors print one line; --debug shows the traceback instead."""
 
 
 def _parse_set(pairs: list[str]) -> dict[str, Any]:
     """``train.max_steps=200`` -> {"train": {"max_steps": 200}} (values parsed as YAML scalars)."""
     out: dict[str, Any] = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set '{pair}': expected SECTION.FIELD=VALUE, e.g. train.max_steps=200")
+        key, sep, text = pair.partition("=")
+        parts = key.split(".")
+        if not sep or len(parts) < 2 or not all(parts):
+            raise ValueError(f"--set '{pair}': expected SECTION.FIELD=VALUE with a section of model, data, loss "
+                             f"or train, e.g. train.max_steps=200")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or err.__class__.__name__
+            raise ValueError(f"--set '{pair}': the value is not valid YAML ({problem})") from None
         node = out
-        *parents, leaf = key.split(".")
-        for part in parents:
+        for i, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
+            if not isinstance(node, dict):
+                raise ValueError(f"--set '{pair}': conflicts with an earlier --set of "
+                                 f"'{'.'.join(parts[:i + 1])}' to a value")
+        if isinstance(node.get(parts[-1]), dict):
+            raise ValueError(f"--set '{pair}': conflicts with earlier --set options inside '{key}'")
+        node[parts[-1]] = value
     return out
+
+
+def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
+    if value not in choices:
+        raise ValueError(f"{option}: '{value}' is not one of {', '.join(choices)}")
+    return value
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 @app.command()
 def train(
     config: Annotated[str | None, typer.Option("--config", "-c", help="YAML file or preset name.")] = None,
     data: Annotated[Path | None, typer.Option(help="Dataset folder (overrides data.root).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<name>).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/NAME).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this run directory exactly.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: train.max_steps=200.")] = None,
 ) -> None:
-    """Train a model; ``--resume RUN_DIR`` continues from its latest checkpoint."""
+    """Train a model; --resume RUN_DIR continues from its latest checkpoint."""
     from pixforge.config import load_config
     from pixforge.train.loop import train as run_training
 
@@ -68,8 +91,10 @@ def train(
     else:
         cfg = load_config(config, overrides)
         run_dir = out or Path("runs") / cfg.name
-        if (run_dir / "checkpoints" / "latest.safetensors").exists():
+        if (run_dir / "checkpoints" / "latest.safetensors").exists() or (run_dir / "config.yaml").exists():
             raise ValueError(f"{run_dir}: already holds a run; use --resume {run_dir} or another --out")
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise ValueError(f"--out {run_dir}: exists and is not empty; a new run needs a new or empty folder")
     if cfg.data.root is None:
         raise ValueError("data.root: no dataset folder; pass --data DIR or set data.root in the config")
     typer.echo(f"{'resuming' if resume else 'training'} {cfg.name} in {run_dir}")
@@ -83,30 +108,52 @@ def translate(
     model: Annotated[Path, typer.Option("--model", "-m", help="Run directory, checkpoint or .onnx file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the PNG outputs.")],
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
-    device: str = "auto",
-    precision: Annotated[str, typer.Option(help="fp32 or bf16.")] = "fp32",
-    channels_last: bool = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), fp32, bf16.")] = "auto",
+    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last",
+                                                       help="NHWC layout (default: with bf16).")] = None,
+    scale: Annotated[str, typer.Option(help="auto (the trained scale where it matters), trained, native, or "
+                                            "reference (as the reference's test.py).")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace existing files in --out.")] = False,
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable inputs instead of stopping.")] = False,
-    paper_test_mode: Annotated[bool, typer.Option(help="Batch statistics and dropout on, as the paper.")] = False,
+    paper_test_mode: Annotated[bool, typer.Option(help="Dropout on and per-image statistics, as the paper.")]
+    = False,
 ) -> None:
-    """Translate images to ``OUT/<name>.png`` at each input's own size (inputs are never overwritten)."""
-    from rich.progress import Progress
+    """Translate images to OUT/NAME.png at each input's own size (inputs are never overwritten)."""
+    from pixforge.runtime.device import PRECISIONS, pick_device
+    from pixforge.runtime.scale import SCALE_MODES
 
-    from pixforge.infer.files import expand_inputs, translate_files
+    # Every option is checked before the model loads: a typo costs no time.
+    _choice(precision, PRECISIONS, "--precision")
+    _choice(scale, SCALE_MODES, "--scale")
+    pick_device(device, option="--device")
+
+    from pixforge.infer.files import translate_files
     from pixforge.infer.translator import Translator
 
     load = Translator.from_onnx if model.suffix.lower() == ".onnx" else Translator.from_pretrained
-    translator = load(model, device=device, precision=precision, channels_last=channels_last,
+    translator = load(model, device=device, precision=precision, channels_last=channels_last, scale=scale,
                       paper_test_mode=paper_test_mode)
-    files = expand_inputs(inputs)
-    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task("translate", total=len(files))
-        report = translate_files(translator, files, out, batch_size=batch_size, skip_bad=skip_bad,
-                                 on_done=lambda n: bar.advance(task, n))
+    with _progress("translate") as advance:
+        report = translate_files(translator, inputs, out, batch_size=batch_size, skip_bad=skip_bad,
+                                 overwrite=overwrite, on_done=advance)
     for _, reason in report.failed:
         typer.echo(f"skipped {reason}", err=True)
-    typer.echo(f"wrote {len(report.written)} images to {out}" +
+    typer.echo(f"wrote {_plural(len(report.written), 'image')} to {out}" +
                (f" ({len(report.failed)} skipped)" if report.failed else ""))
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[Callable[[int], None] | None]:
+    """A callback advancing a progress bar on a terminal; nothing (and no rich import) otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda n: bar.advance(task, n)
 
 
 @app.command("import-reference")
@@ -126,13 +173,24 @@ def import_reference(
 def export_onnx_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="Run directory or checkpoint file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The .onnx file to write.")],
-    opset: Annotated[int, typer.Option(min=7, help="ONNX opset version.")] = 17,
+    opset: Annotated[int, typer.Option(help="ONNX opset version (7 to 20).")] = 17,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Export the generator to ONNX (dynamic batch, height and width) and check it against PyTorch."""
-    from pixforge.infer.export import PARITY_TOLERANCE, export_onnx, max_abs_difference
+    from pixforge.infer.export import (
+        MAX_OPSET,
+        MIN_OPSET,
+        PARITY_TOLERANCE,
+        check_export_target,
+        export_onnx,
+        max_abs_difference,
+    )
     from pixforge.infer.translator import Translator
 
-    translator = Translator.from_pretrained(model, device="cpu")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"--opset {opset}: the exporter supports opsets {MIN_OPSET} to {MAX_OPSET}")
+    check_export_target(out, model, overwrite, suffix=".onnx")
+    translator = Translator.from_pretrained(model, device="cpu", precision="fp32")
     path = export_onnx(translator, out, opset=opset)
     diff = max_abs_difference(translator, path)
     if not diff <= PARITY_TOLERANCE:  # also catches NaN
@@ -140,6 +198,22 @@ def export_onnx_command(
         raise ValueError(f"{path}: ONNX Runtime output differs from PyTorch by {diff:.2e} "
                          f"(> {PARITY_TOLERANCE:g}); the file was removed")
     typer.echo(f"wrote {path} (max abs difference vs PyTorch {diff:.2e})")
+
+
+@export_app.command("weights")
+def export_weights_command(
+    model: Annotated[Path, typer.Argument(help="Run directory or checkpoint file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write.")],
+    dtype: Annotated[str, typer.Option(help="fp32, bf16 or fp16 weights.")] = "fp32",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
+) -> None:
+    """The generator and its config only (no discriminator, no optimiser state): for sharing and serving."""
+    from pixforge.infer.export import WEIGHT_DTYPES, check_export_target, export_weights
+
+    _choice(dtype, tuple(WEIGHT_DTYPES), "--dtype")
+    check_export_target(out, model, overwrite, suffix=".safetensors")
+    path = export_weights(model, out, dtype)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB)")
 
 
 @app.command()
@@ -161,11 +235,11 @@ def _facades(data: Path | None) -> Path:
     return root
 
 
-def _report(title: str, rows: list[Any], out: Path) -> None:
+def _report(title: str, rows: list[Any], out: Path, ratio_label: str = "× baseline") -> None:
     from pixforge.bench.report import append_markdown, print_rows, render_markdown
 
-    print_rows(rows)
-    append_markdown(out, render_markdown(title, rows))
+    print_rows(rows, ratio_label)
+    append_markdown(out, render_markdown(title, rows, ratio_label=ratio_label))
     typer.echo(f"appended to {out}")
 
 
@@ -173,16 +247,18 @@ def _report(title: str, rows: list[Any], out: Path) -> None:
 def bench_train(
     data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
     steps: Annotated[int, typer.Option(min=20)] = 200,
-    size: Annotated[int, typer.Option(min=64)] = 256,
-    batch_size: Annotated[int, typer.Option(min=1)] = 1,
-    baseline: Annotated[bool, typer.Option(help="Also run the reference's way beside it, for ratios.")] = True,
+    baseline: Annotated[bool, typer.Option(help="Also run pixforge the reference's way, for ratios.")] = True,
+    reference: Annotated[Path | None, typer.Option(help="A pytorch-CycleGAN-and-pix2pix checkout to run.")] = None,
+    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs the reference.")] = None,
     out: Path = Path("BENCHMARKS.md"),
 ) -> None:
-    """unet_256 + PatchGAN training: pixforge's fast settings beside the reference's way (the baseline)."""
+    """Training end to end, whole processes: pixforge with no flags beside the reference's way."""
     from pixforge.bench.train import bench_train as run
 
-    _report(f"train: unet_{size} + PatchGAN, {size}², batch {batch_size}, {steps} steps",
-            run(_facades(data), steps=steps, size=size, batch=batch_size, baseline=baseline), out)
+    rows = run(_facades(data), steps=steps, baseline=baseline, reference=reference,
+               reference_python=reference_python)
+    _report(f"train: facades, unet_256 + PatchGAN, 256², batch 1, {steps} steps, whole process", rows, out,
+            "× reference" if reference else "× baseline")
 
 
 @bench_app.command("translate")
@@ -190,16 +266,19 @@ def bench_translate(
     data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
     count: Annotated[int, typer.Option(min=8)] = 100,
     passes: Annotated[int, typer.Option(min=1)] = 3,
-    baseline: Annotated[bool, typer.Option(help="Also run the reference's way beside it, for ratios.")] = True,
+    baseline: Annotated[bool, typer.Option(help="Also run the reference's way without its code.")] = True,
+    reference: Annotated[Path | None, typer.Option(help="A pytorch-CycleGAN-and-pix2pix checkout to run.")] = None,
+    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs the reference.")] = None,
     out: Path = Path("BENCHMARKS.md"),
 ) -> None:
-    """Folder translation end to end (read, translate, write PNG): baseline, PyTorch and ONNX Runtime."""
+    """Folder translation end to end, whole processes: pixforge translate with no flags vs the reference's way."""
     from pixforge.bench.translate import MODES
     from pixforge.bench.translate import bench_translate as run
 
     modes = MODES if baseline else tuple(m for m in MODES if m != "baseline")
-    _report(f"translate: {count} facades val label maps, 256², end to end",
-            run(_facades(data), count, passes, modes), out)
+    rows = run(_facades(data), count, passes, modes, reference, reference_python)
+    _report(f"translate: {count} facades val label maps, 256², whole process", rows, out,
+            "× reference" if reference else "× baseline")
 
 
 @bench_app.command("quality")
@@ -252,9 +331,7 @@ def bench_serve() -> None:
 def _eval_model(path: Path, device: str) -> tuple[Any, list[dict[str, Any]]]:
     """A run directory, checkpoint, weights or .onnx file, or a pipeline .yaml -> (model, its training log)."""
     from pixforge.eval.evaluate import TranslatorModel
-    from pixforge.infer.generated import file_digest
     from pixforge.infer.translator import Translator
-    from pixforge.runtime.checkpoint import find_checkpoint
     from pixforge.train.metrics_log import read_metrics
 
     if path.suffix.lower() in (".yaml", ".yml"):
@@ -262,12 +339,12 @@ def _eval_model(path: Path, device: str) -> tuple[Any, list[dict[str, Any]]]:
 
         return Pipeline.from_yaml(path, device=device), []
     if path.suffix.lower() == ".onnx":
-        return TranslatorModel(Translator.from_onnx(path), path.stem, file_digest(path)), []
+        onnx = Translator.from_onnx(path)
+        return TranslatorModel(onnx, path.stem, onnx.model_hash), []
     translator = Translator.from_pretrained(path, device=device)
     log = path / "metrics.jsonl"
     name = path.name if path.is_dir() else path.stem
-    return (TranslatorModel(translator, name, file_digest(find_checkpoint(path))),
-            read_metrics(log) if log.is_file() else [])
+    return TranslatorModel(translator, name, translator.model_hash), read_metrics(log) if log.is_file() else []
 
 
 def _print_metrics(evaluations: list[Any]) -> None:
@@ -363,7 +440,8 @@ def compare_command(
     device: str = "auto",
 ) -> None:
     """Two models on the same split: the metrics side by side, with the difference (second − first)."""
-    from pixforge.eval.evaluate import save_results, strict_json, write_text_atomic
+    from pixforge.atomic import write_text
+    from pixforge.eval.evaluate import save_results, strict_json
     from pixforge.eval.report import write_eval_page
 
     a, log_a = _run_eval(model_a, data, split, judge, weights, learned, max_items, device)
@@ -376,7 +454,7 @@ def compare_command(
     page = write_eval_page(folder, [a, b], [log_a, log_b], f"{a.model} vs {b.model} on {Path(data).name}/{split}")
     if json_out is not None:
         diff = {k: b.means[k] - a.means[k] for k in a.means if k in b.means}
-        write_text_atomic(json_out, strict_json({"first": {"model": a.model, **a.flat_means()},
+        write_text(json_out, strict_json({"first": {"model": a.model, **a.flat_means()},
                                                  "second": {"model": b.model, **b.flat_means()},
                                                  "difference": diff}))
     _print_metrics([a, b])

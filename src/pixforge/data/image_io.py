@@ -215,7 +215,20 @@ def _open(path: str | Path, max_pixels: int) -> Iterator[Image.Image]:
                 f"{width}x{height} = {width * height} pixels exceeds max_pixels "
                 f"{max_pixels} (possible decompression bomb)",
             )
+        frames = _frames(path, im)
+        # A multi-page TIFF or an animation is not one image; translating its first frame silently would
+        # drop the rest. (MPO, a camera JPEG with preview frames, is one picture: its first frame.)
+        if frames > 1 and im.format != "MPO":
+            raise ImageError(path, f"holds {frames} pages or frames; pixforge reads single images "
+                                   f"(save the one you want as its own file)")
         yield im
+
+
+def _frames(path: str | Path, im: Image.Image) -> int:
+    try:
+        return int(getattr(im, "n_frames", 1))
+    except (OSError, ValueError, EOFError, struct.error) as err:
+        raise ImageError(path, f"truncated or corrupt image file ({_one_line(err)})") from None
 
 
 def _check_mode(path: str | Path, im: Image.Image) -> int:

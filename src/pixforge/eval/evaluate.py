@@ -11,8 +11,6 @@ import csv
 import io
 import json
 import math
-import os
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pixforge.atomic import write_text
 from pixforge.config import Config
 from pixforge.data.datasets import load_pairs, read_pair
 from pixforge.data.image_io import convert_channels
@@ -213,18 +212,18 @@ def _shrink(image: np.ndarray) -> np.ndarray:
 def save_results(evaluation: Evaluation, out_dir: Path) -> tuple[Path, Path]:
     """``metrics.json`` (everything) and ``per_image.csv`` (one row per image) in ``out_dir``, atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = write_text_atomic(out_dir / "metrics.json", strict_json(evaluation.to_dict()))
+    json_path = write_text(out_dir / "metrics.json", strict_json(evaluation.to_dict()))
     keys = list(dict.fromkeys(k for r in evaluation.per_image for k in r))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n")
     writer.writeheader()
     writer.writerows(evaluation.per_image)
-    return json_path, write_text_atomic(out_dir / "per_image.csv", buffer.getvalue())
+    return json_path, write_text(out_dir / "per_image.csv", buffer.getvalue())
 
 
 def write_json_means(evaluation: Evaluation, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_text_atomic(path, strict_json(evaluation.flat_means()))
+    return write_text(path, strict_json(evaluation.flat_means()))
 
 
 def strict_json(data: Any) -> str:
@@ -241,14 +240,3 @@ def strict_json(data: Any) -> str:
         return value
 
     return json.dumps(clean(data), indent=2, allow_nan=False) + "\n"
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path

@@ -6,7 +6,6 @@ keeping every such write behind this one function means that policy is applied i
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ def write_generated(image: np.ndarray, path: str | Path, *, model_hash: str, mod
                     filtered: bool = True) -> Path:
     """Write a generated HxW(xC) uint8/uint16 image as PNG, atomically, recording the model that made it.
 
-    ``model_hash`` identifies the weights (``file_digest`` of the checkpoint, or a pipeline's combined digest);
+    ``model_hash`` identifies the weights (a Translator's ``model_hash``, or a pipeline's combined digest);
     ``model_name`` is a human label (a run or pipeline name). ``filtered=False`` is for a run's own diagnostics
     (the images of an evaluation report), which are marked but not passed through the safety filter; every
     output a user asked for (``pixforge pipeline run``) is filtered.
@@ -28,11 +27,3 @@ def write_generated(image: np.ndarray, path: str | Path, *, model_hash: str, mod
     del model_hash, model_name, filtered
     return write_image(image, path)
 
-
-def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a model file (checkpoint, weights, ONNX), hex: what a provenance record names."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()

@@ -33,11 +33,9 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pixforge.config import Config
-from pixforge.infer.generated import file_digest
 from pixforge.infer.translator import Translator
 from pixforge.pipeline.kinds import INPUT, ImageKind, PipelineError
 from pixforge.pipeline.steps import Apply, Step, parse_step
-from pixforge.runtime.checkpoint import find_checkpoint
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray)
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
@@ -106,10 +104,10 @@ class ModelStage:
     source: str = ""
     """Where the model came from (a path), for messages."""
     digest: str = ""
-    """sha256 of the model file; a digest of the weights when built from a Translator in Python."""
+    """The translator's ``model_hash`` (sha256 of the generator's weights) unless given."""
 
     def __post_init__(self) -> None:
-        self.digest = self.digest or getattr(self.translator, "model_hash", None) or _weights_digest(self.translator)
+        self.digest = self.digest or self.translator.model_hash
 
     @property
     def config(self) -> Config:
@@ -199,11 +197,10 @@ class Pipeline:
         stages: list[Stage] = []
         for stage in spec.stages:
             if stage.model is not None:
-                translator, digest = _load_model(stage.model, base, f"{source}: stage '{stage.name}'",
-                                                 translator_kwargs)
+                translator = _load_model(stage.model, base, f"{source}: stage '{stage.name}'", translator_kwargs)
                 size = stage.input_size
                 stages.append(ModelStage(stage.name, translator, (size, size) if isinstance(size, int) else size,
-                                         source=stage.model, digest=digest))
+                                         source=stage.model))
             else:
                 try:
                     stages.append(StepsStage(stage.name, stage.steps or []))
@@ -344,23 +341,15 @@ def _named(apply: Apply, where: str) -> Apply:
     return run
 
 
-def _load_model(given: str, base: Path, where: str, kwargs: dict[str, Any]) -> tuple[Translator, str]:
+def _load_model(given: str, base: Path, where: str, kwargs: dict[str, Any]) -> Translator:
     path = Path(given).expanduser()
     path = path if path.is_absolute() else base / path
     if not path.exists():
         raise PipelineError(f"{where} field 'model': {given} (resolved to {path}) not found; model paths are "
                             f"relative to the pipeline file")
     if path.suffix.lower() == ".onnx":
-        return Translator.from_onnx(path, **kwargs), file_digest(path)
-    return Translator.from_pretrained(path, **kwargs), file_digest(find_checkpoint(path))
-
-
-def _weights_digest(translator: Translator) -> str:
-    h = hashlib.sha256()
-    for key, value in translator.generator.state_dict().items():
-        h.update(key.encode())
-        h.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
+        return Translator.from_onnx(path, **kwargs)
+    return Translator.from_pretrained(path, **kwargs)
 
 
 def _as_array(image: Image.Image | np.ndarray) -> np.ndarray:
