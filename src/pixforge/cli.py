@@ -313,7 +313,7 @@ def bench_equal_time(
     seed: int = 0,
     out: Path = Path("BENCHMARKS.md"),
 ) -> None:
-    """FCN-scores after equal training time: pixforge's fast settings vs the reference-way baseline."""
+    """FCN-scores after equal training time: pixforge's defaults vs the reference-way baseline."""
     from pixforge.bench.equal_time import check_judge, equal_time_rows, run_equal_time
 
     check_judge(judge)

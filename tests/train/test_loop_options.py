@@ -33,7 +33,7 @@ def test_tensorboard_event_file_holds_scalars_and_images(tmp_path, stripes_datas
     pytest.importorskip("tensorboardX")
     from tensorboardX.proto import event_pb2
 
-    train(tiny(stripes_dataset, tensorboard=True), tmp_path / "run")
+    train(tiny(stripes_dataset, tensorboard=True, val_every=4), tmp_path / "run")
     files = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
     assert len(files) == 1
     scalars: dict[str, list[int]] = {}
@@ -45,7 +45,9 @@ def test_tensorboard_event_file_holds_scalars_and_images(tmp_path, stripes_datas
                 images.append((value.tag, event.step, value.image.width))
             elif value.HasField("simple_value"):
                 scalars.setdefault(value.tag, []).append(event.step)
-    assert scalars["train/G_L1"] == [2, 4, 6, 8] and scalars["val/l1"] == [0]
+    logged = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert scalars["train/G_L1"] == [2, 4, 6, 8]
+    assert scalars["val/l1"] == [r["step"] for r in logged if "val_l1" in r] and scalars["val/l1"][0] == 0
     assert {"train/D_real", "train/D_fake", "train/G_GAN", "train/lr"} <= set(scalars)
     assert [(tag, step) for tag, step, _ in images] == [("samples", 4), ("samples", 8)]
     assert images[0][2] > 3 * 32  # the input | output | target grid

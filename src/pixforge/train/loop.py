@@ -154,6 +154,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
     if dist.is_main and step % t.sample_every != 0:
         write_sample_grid(run_dir / "samples" / f"step_{step:08d}.png", recipe.generator, preview, device,
                           t.precision)
+    log.close()
     return RunResult(run_dir, step, saved)
 
 

@@ -40,6 +40,12 @@ class MetricsLog:
         if self.enabled and self.board is not None:
             self.board.image(tag, path, step)
 
+    def close(self) -> None:
+        """Write out what TensorBoard still queues (its writer works in a background thread)."""
+        if self.board is not None:
+            self.board.writer.close()
+            self.board = None
+
 
 class TensorBoardLog:
     """Scalars and images as TensorBoard event files, through tensorboardX (no TensorFlow, no torchvision)."""
