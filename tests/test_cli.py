@@ -112,4 +112,4 @@ def test_an_imported_run_cannot_be_resumed(run_dir):
 
 
 def test_presets_are_listed():
-    assert pixforge("presets").stdout.split() == ["demo", "edges2shoes", "facades", "maps"]
+    assert pixforge("presets").stdout.split() == ["demo", "edges2shoes", "facades", "facades_labels", "maps"]

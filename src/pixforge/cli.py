@@ -468,6 +468,7 @@ def pipeline_run(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the final PNGs.")],
     keep_intermediates: Annotated[bool, typer.Option(help="Also write each stage's output to OUT/<stage>/.")] = False,
     pair_side: Annotated[str | None, typer.Option(help="Inputs are A|B pair files: take half A or B.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing files in --out.")] = False,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     device: str = "auto",
 ) -> None:
@@ -485,7 +486,7 @@ def pipeline_run(
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task(pipe.name, total=len(files))
         report = run_files(pipe, files, out, keep_intermediates=keep_intermediates,
-                           pair_side=pair_side, batch_size=batch_size,  # type: ignore[arg-type]
+                           pair_side=pair_side, batch_size=batch_size, overwrite=overwrite,  # type: ignore[arg-type]
                            on_done=lambda n: bar.advance(task, n))
     kept = "".join(f", {len(paths)} in {out / stage}" for stage, paths in report.intermediates.items())
     typer.echo(f"wrote {len(report.finals)} images to {out}{kept}")

@@ -226,3 +226,27 @@ def test_the_facades_rerender_example_file_validates(tmp_path, generator_run):
     assert [s.name for s in pipe.stages] == ["labels", "edited", "photo"]
     out = pipe.run(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
     assert not (FACADES.snap(out["edited"]) == FACADES.index("window")).any()
+
+
+def test_existing_outputs_are_refused_before_anything_runs_unless_overwrite(tmp_path):
+    from pixforge.pipeline import StepsStage
+    from pixforge.pipeline.files import run_files
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(inputs / f"{name}.png")
+    pipe = Pipeline([StepsStage("grey", ["grayscale"]), StepsStage("big", [{"resize": 16}])])
+    out = tmp_path / "out"
+    report = run_files(pipe, [inputs], out, keep_intermediates=True)
+    assert [p.name for p in report.finals] == ["a.png", "b.png"] and len(report.intermediates["grey"]) == 2
+    (out / "grey" / "b.png").write_bytes(b"mine")
+    (out / "a.png").unlink()
+    with pytest.raises(FileExistsError, match=r"out/b.png: already exists \(and 2 more\); pass --overwrite"):
+        run_files(pipe, [inputs], out, keep_intermediates=True)
+    assert not (out / "a.png").exists()  # refused before the first image ran
+    run_files(pipe, [inputs], out, keep_intermediates=True, overwrite=True)
+    with Image.open(out / "grey" / "b.png") as im:
+        assert im.size == (8, 8) and im.mode == "L"
+    with pytest.raises(ValueError, match="is an input folder"):
+        run_files(pipe, [inputs], inputs)

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 
 from pixforge.data.image_io import read_image
-from pixforge.infer.files import expand_inputs, output_paths
+from pixforge.infer.files import check_out_dir, expand_inputs, output_paths
 from pixforge.infer.generated import write_generated
 from pixforge.pipeline.core import ModelStage, Pipeline
 
@@ -26,19 +26,20 @@ class PipelineReport:
 
 def run_files(pipeline: Pipeline, inputs: Iterable[str | Path], out_dir: str | Path,
               keep_intermediates: bool = False, pair_side: PairSide | None = None, batch_size: int = 8,
-              on_done: Callable[[int], None] | None = None) -> PipelineReport:
+              overwrite: bool = False, on_done: Callable[[int], None] | None = None) -> PipelineReport:
     """Run every input image through ``pipeline``; outputs are PNGs named after the inputs.
 
     ``pair_side``: the inputs are aligned A|B pair files (a dataset split) and the pipeline takes that half.
-    Inputs are never overwritten (an output that would land on an input gets a ``_1`` suffix).
+    Inputs are never overwritten (an output that would land on an input gets a ``_1`` suffix), and existing
+    outputs only with ``overwrite``: checked before the first image runs, so a refused run changes nothing.
     """
+    inputs = list(inputs)
     files = expand_inputs(inputs)
-    if not files:
-        raise ValueError("pipeline run: no input images")
     out_dir = Path(out_dir)
     finals = output_paths(files, out_dir)
     stages = [s.name for s in pipeline.stages]
     keep = stages[:-1] if keep_intermediates else []
+    check_out_dir(inputs, out_dir, finals + [out_dir / stage / f.name for stage in keep for f in finals], overwrite)
     first = pipeline.stages[0]
     channels = first.config.data.input_nc if isinstance(first, ModelStage) else 3
     report = PipelineReport(intermediates={name: [] for name in keep})
