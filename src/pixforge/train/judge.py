@@ -36,7 +36,7 @@ from pixforge.nn.segmentation import (
     segmentation_scores,
 )
 from pixforge.runtime.checkpoint import save_checkpoint
-from pixforge.runtime.device import autocast, cpu_has_native_bf16, pick_device
+from pixforge.runtime.device import autocast, pick_device, resolve_precision
 from pixforge.train.metrics_log import MetricsLog
 
 
@@ -140,12 +140,6 @@ def predict_classes(net: SegmentationUNet, photos: list[np.ndarray], device: tor
     return out
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    if precision != "auto":
-        return precision
-    return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()) else "fp32"
-
-
 def train_judge(data_root: str | Path, out: str | Path, settings: JudgeSettings = JudgeSettings()) -> JudgeResult:
     """Train a judge on ``data_root/<train_split>``, keep the epoch with the best class IoU on the val split."""
     data_root, out = Path(data_root), Path(out)
@@ -153,7 +147,7 @@ def train_judge(data_root: str | Path, out: str | Path, settings: JudgeSettings 
         raise ValueError(f"{out}: already holds a judge ({JUDGE_FILE}); choose another --out or remove it")
     palette = get_palette(settings.palette)
     device = pick_device(settings.device)
-    precision = resolve_precision(settings.precision, device)
+    precision = resolve_precision(settings.precision, device, option="judge precision")
     torch.manual_seed(settings.seed)
     train_set = LabelledPhotos(data_root, settings.train_split, settings, palette)
     val_set = LabelledPhotos(data_root, settings.val_split, settings, palette)
