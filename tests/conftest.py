@@ -51,3 +51,104 @@ def stripes_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
             b = 255 - a
             Image.fromarray(np.concatenate([a, b], 1)).save(root / split / f"{i}.png")
     return root
+
+
+@pytest.fixture(scope="session")
+def palette_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny aligned photo | label-map dataset in the facades palette (no ../shared needed).
+
+    B is a blocky class map drawn in the palette's colours; A, the "photo", paints each class in its own
+    colour (not the palette's) with noise, so a judge can learn photo -> classes in seconds."""
+    from PIL import Image
+
+    from pixforge.data.palette import get_palette
+
+    palette = get_palette("facades")
+    root = tmp_path_factory.mktemp("palette_pairs")
+    rng = np.random.default_rng(1)
+    paint = rng.integers(0, 256, (len(palette), 3))
+    for split, count in (("train", 16), ("val", 4)):
+        (root / split).mkdir()
+        for i in range(count):
+            classes = np.full((64, 64), palette.index("facade"), np.uint8)
+            for _ in range(6):
+                y, x = rng.integers(0, 48, 2)
+                h, w = rng.integers(8, 24, 2)
+                classes[y:y + h, x:x + w] = rng.integers(0, len(palette))
+            photo = np.clip(paint[classes] + rng.normal(0, 12, (64, 64, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(np.concatenate([photo, palette.render(classes)], 1)).save(root / split / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def generator_run():
+    """``generator_run(path, seed=0, model={...}, data={...})``: a run directory holding a randomly initialised
+    generator checkpoint (weights only) for that config, made in milliseconds."""
+    return _save_generator
+
+
+def _save_generator(path: Path, seed: int = 0, **sections: dict) -> Path:
+    import torch
+
+    from pixforge.config import config_from_dict
+    from pixforge.nn.build import build_generator
+    from pixforge.runtime.checkpoint import save_checkpoint
+
+    cfg = config_from_dict({"name": path.name, **sections})
+    torch.manual_seed(seed)
+    generator = build_generator(cfg)
+    save_checkpoint(path / "checkpoints" / "step_00000001.safetensors", cfg.to_dict(), {"G": generator.state_dict()})
+    return path
+
+
+# -- headless Chromium (Debian's package, driven by Playwright; never a downloaded browser) ---------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Chromium browser (Playwright launches it with a fresh temporary profile)."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} not installed (make test installs Debian's chromium when run as root)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_in_browser(chromium):
+    """``open_in_browser(url, screenshot=path)`` -> (page, problems): console errors, uncaught page errors and
+    failed requests seen while the page loaded, and a full-page screenshot written to ``screenshot``."""
+    pages = []
+
+    def open_(url: str, screenshot: Path | None = None, width: int = 1200):
+        page = chromium.new_page(viewport={"width": width, "height": 900})
+        pages.append(page)
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+        page.goto(url, wait_until="load")
+        if screenshot is not None:
+            page.screenshot(path=str(screenshot), full_page=True)
+        return page, problems
+
+    yield open_
+    for page in pages:
+        page.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_judge(tmp_path_factory: pytest.TempPathFactory, palette_dataset: Path) -> Path:
+    """A judge trained for seconds on ``palette_dataset`` (the folder holding judge.safetensors)."""
+    from pixforge.train.judge import JudgeSettings, train_judge
+
+    out = tmp_path_factory.mktemp("tiny_judge")
+    train_judge(palette_dataset, out, JudgeSettings(epochs=30, batch_size=4, crop=32, width=8, depth=2, lr=5e-3,
+                                                    precision="fp32"))
+    return out

@@ -113,4 +113,4 @@ def test_an_imported_run_cannot_be_resumed(run_dir):
 
 def test_presets_are_listed():
     assert pixforge("presets").stdout.split() == ["cityscapes_hd", "cityscapes_hd_local", "demo", "edges2shoes",
-                                                 "facades", "facades_hd", "facades_spade", "maps"]
+                                                 "facades", "facades_hd", "facades_labels", "facades_spade", "maps"]

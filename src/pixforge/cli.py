@@ -20,6 +20,11 @@ app.add_typer(bench_app, name="bench")
 features_app = typer.Typer(no_args_is_help=True, help="pix2pixHD instance features (feature-encoder runs).")
 app.add_typer(features_app, name="features")
 
+pipeline_app = typer.Typer(no_args_is_help=True, help="Staged pipelines: translators chained with steps between.")
+app.add_typer(pipeline_app, name="pipeline")
+judge_app = typer.Typer(no_args_is_help=True, help="The FCN-score judge: a photo -> label map segmenter.")
+app.add_typer(judge_app, name="judge")
+
 
 @app.callback()
 def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
@@ -399,11 +404,218 @@ def bench_provenance(
             run(_facades(data), shared or _shared(), count=count, photos=photos, quality=quality,
                 overhead=overhead), out)
 
+@bench_app.command("equal-time")
+def bench_equal_time(
+    work: Annotated[Path, typer.Option(help="Folder for the runs and results.jsonl (kept: reruns continue).")],
+    judge: Annotated[Path, typer.Option(help="The judge (pixforge judge train --out DIR).")],
+    data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
+    minutes: Annotated[float, typer.Option(min=0.1, help="Training wall-clock per mode.")] = 15.0,
+    seed: int = 0,
+    out: Path = Path("BENCHMARKS.md"),
+) -> None:
+    """FCN-scores after equal training time: pixforge's defaults vs the reference-way baseline."""
+    from pixforge.bench.equal_time import check_judge, equal_time_rows, run_equal_time
+
+    check_judge(judge)
+    records = run_equal_time(_facades(data), work, judge, seconds=minutes * 60, seed=seed)
+    _report(f"equal time: facades labels → photo, {minutes:g} min of training per mode, judged on val",
+            equal_time_rows(records), out)
+
 
 @bench_app.command("serve")
 def bench_serve() -> None:
     """HTTP serving throughput (arrives with the serving issue)."""
     raise ValueError("bench serve: pixforge has no HTTP server yet (it comes with the serving issue)")
+
+
+def _eval_model(path: Path, device: str) -> tuple[Any, list[dict[str, Any]]]:
+    """A run directory, checkpoint, weights or .onnx file, or a pipeline .yaml -> (model, its training log)."""
+    from pixforge.eval.evaluate import TranslatorModel
+    from pixforge.infer.translator import Translator
+    from pixforge.train.metrics_log import read_metrics
+
+    if path.suffix.lower() in (".yaml", ".yml"):
+        from pixforge.pipeline import Pipeline
+
+        return Pipeline.from_yaml(path, device=device), []
+    if path.suffix.lower() == ".onnx":
+        onnx = Translator.from_onnx(path)
+        return TranslatorModel(onnx, path.stem, onnx.model_hash), []
+    translator = Translator.from_pretrained(path, device=device)
+    log = path / "metrics.jsonl"
+    name = path.name if path.is_dir() else path.stem
+    return TranslatorModel(translator, name, translator.model_hash), read_metrics(log) if log.is_file() else []
+
+
+def _print_metrics(evaluations: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("metric")
+    for e in evaluations:
+        table.add_column(e.model, justify="right")
+    if len(evaluations) == 2:
+        table.add_column("difference", justify="right")
+    bound = evaluations[0].upper_bound
+    if bound:
+        table.add_column("real photos (upper bound)", justify="right")
+    for key in dict.fromkeys(k for e in evaluations for k in e.means):
+        values = [e.means.get(key) for e in evaluations]
+        cells = [f"{v:.4f}" if v is not None else "-" for v in values]
+        if len(evaluations) == 2:
+            a, b = values
+            cells.append(f"{b - a:+.4f}" if a is not None and b is not None else "-")
+        if bound:
+            cells.append(f"{bound[key]:.4f}" if key in bound else "")
+        table.add_row(key, *cells)
+    Console().print(table)
+    for line in dict.fromkeys(s for e in evaluations for s in e.skipped):
+        typer.echo(line)
+
+
+def _run_eval(model_path: Path, data: Path, split: str, judge: Path | None, weights: Path | None,
+              learned: bool, max_items: int | None, device: str) -> tuple[Any, list[dict[str, Any]]]:
+    from rich.progress import Progress
+
+    from pixforge.eval.evaluate import evaluate
+    from pixforge.eval.fcn_score import Judge
+
+    model, log = _eval_model(model_path, device)
+    judge_net = Judge.load(judge) if judge is not None else None
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task(f"eval {model.name}", total=None)
+        result = evaluate(model, data, split, judge=judge_net, learned_metrics=learned, weights=weights,
+                          max_items=max_items, on_done=lambda n: bar.advance(task, n))
+    return result, log
+
+
+_EvalData = Annotated[Path, typer.Option(help="Paired dataset folder (holding the split).")]
+_EvalJudge = Annotated[Path | None, typer.Option(help="A judge (pixforge judge train): adds the FCN-scores.")]
+_EvalWeights = Annotated[Path | None, typer.Option(help="Folder of LPIPS/FID weight files "
+                                                        "(default $PIXFORGE_WEIGHTS or ~/.cache/pixforge/weights).")]
+_EvalLearned = Annotated[bool, typer.Option(help="LPIPS and FID/KID where their weights are present.")]
+
+
+@app.command("eval")
+def eval_command(
+    model: Annotated[Path, typer.Argument(help="Run directory, checkpoint, .onnx file or pipeline .yaml.")],
+    data: _EvalData,
+    split: str = "val",
+    judge: _EvalJudge = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for index.html, metrics.json, per_image.csv "
+                                                  "(default results/<model name>).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the means to this JSON file.")] = None,
+    weights: _EvalWeights = None,
+    learned: _EvalLearned = True,
+    max_items: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N pairs.")] = None,
+    device: str = "auto",
+) -> None:
+    """Score a model on a dataset split: per-image and mean L1, PSNR, SSIM (+ LPIPS, FID/KID, FCN-scores)."""
+    from pixforge.eval.evaluate import save_results, write_json_means
+    from pixforge.eval.report import write_eval_page
+
+    result, log = _run_eval(model, data, split, judge, weights, learned, max_items, device)
+    folder = out or Path("results") / result.model
+    save_results(result, folder)
+    page = write_eval_page(folder, [result], [log], f"{result.model} on {Path(data).name}/{split}")
+    if json_out is not None:
+        write_json_means(result, json_out)
+    _print_metrics([result])
+    typer.echo(f"{len(result.per_image)} images; report {page}; per image {folder / 'per_image.csv'}")
+
+
+@app.command("compare")
+def compare_command(
+    model_a: Annotated[Path, typer.Argument(help="First run (or checkpoint, .onnx, pipeline .yaml).")],
+    model_b: Annotated[Path, typer.Argument(help="Second run, compared with the first.")],
+    data: _EvalData,
+    split: str = "val",
+    judge: _EvalJudge = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the report (default results/compare-A-vs-B).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write both means and the difference here.")] = None,
+    weights: _EvalWeights = None,
+    learned: _EvalLearned = True,
+    max_items: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N pairs.")] = None,
+    device: str = "auto",
+) -> None:
+    """Two models on the same split: the metrics side by side, with the difference (second − first)."""
+    from pixforge.atomic import write_text
+    from pixforge.eval.evaluate import save_results, strict_json
+    from pixforge.eval.report import write_eval_page
+
+    a, log_a = _run_eval(model_a, data, split, judge, weights, learned, max_items, device)
+    b, log_b = _run_eval(model_b, data, split, judge, weights, learned, max_items, device)
+    if a.model == b.model:
+        a.model, b.model = f"{a.model} (1)", f"{b.model} (2)"
+    folder = out or Path("results") / f"compare-{a.model}-vs-{b.model}".replace(" ", "")
+    for e, sub in ((a, "first"), (b, "second")):
+        save_results(e, folder / sub)
+    page = write_eval_page(folder, [a, b], [log_a, log_b], f"{a.model} vs {b.model} on {Path(data).name}/{split}")
+    if json_out is not None:
+        diff = {k: b.means[k] - a.means[k] for k in a.means if k in b.means}
+        write_text(json_out, strict_json({"first": {"model": a.model, **a.flat_means()},
+                                                 "second": {"model": b.model, **b.flat_means()},
+                                                 "difference": diff}))
+    _print_metrics([a, b])
+    typer.echo(f"report {page}")
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML file.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the final PNGs.")],
+    keep_intermediates: Annotated[bool, typer.Option(help="Also write each stage's output to OUT/<stage>/.")] = False,
+    pair_side: Annotated[str | None, typer.Option(help="Inputs are A|B pair files: take half A or B.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing files in --out.")] = False,
+    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    device: str = "auto",
+) -> None:
+    """Run images through every stage of a pipeline (checked stage against stage before any image is read)."""
+    from rich.progress import Progress
+
+    from pixforge.infer.files import expand_inputs
+    from pixforge.pipeline import Pipeline
+    from pixforge.pipeline.files import run_files
+
+    if pair_side not in (None, "A", "B"):
+        raise ValueError(f"--pair-side: expected A or B, got {pair_side!r}")
+    pipe = Pipeline.from_yaml(pipeline, device=device)
+    files = expand_inputs(inputs)
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task(pipe.name, total=len(files))
+        report = run_files(pipe, files, out, keep_intermediates=keep_intermediates,
+                           pair_side=pair_side, batch_size=batch_size, overwrite=overwrite,  # type: ignore[arg-type]
+                           on_done=lambda n: bar.advance(task, n))
+    kept = "".join(f", {len(paths)} in {out / stage}" for stage, paths in report.intermediates.items())
+    typer.echo(f"wrote {len(report.finals)} images to {out}{kept}")
+
+
+@judge_app.command("train")
+def judge_train(
+    data: Annotated[Path, typer.Option(help="Paired dataset with train/ and val/ (photo | label map).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for judge.safetensors and metrics.jsonl.")],
+    palette: Annotated[str, typer.Option(help="Palette the label maps are drawn in.")] = "facades",
+    label_side: Annotated[str, typer.Option(help="Which half holds the label map: A or B.")] = "B",
+    epochs: Annotated[int, typer.Option(min=1)] = 30,
+    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    crop: Annotated[int, typer.Option(min=32, help="Training crop size.")] = 128,
+    width: Annotated[int, typer.Option(min=4, help="Channels of the first level.")] = 16,
+    seed: int = 0,
+    device: str = "auto",
+) -> None:
+    """Train the judge on the train split; the epoch with the best val class IoU is kept."""
+    from pixforge.train.judge import JudgeSettings, train_judge
+
+    if label_side not in ("A", "B"):
+        raise ValueError(f"--label-side: expected A or B, got {label_side!r}")
+    settings = JudgeSettings(palette=palette, label_side=label_side, epochs=epochs,  # type: ignore[arg-type]
+                             batch_size=batch_size, crop=crop, width=width, seed=seed, device=device)
+    result = train_judge(data, out, settings)
+    s = result.scores
+    typer.echo(f"judge {result.path} (epoch {result.epoch}): val pixel acc {s['pixel_acc']:.3f}, "
+               f"class acc {s['class_acc']:.3f}, IoU {s['iou']:.3f}")
 
 
 @app.command()

@@ -184,6 +184,9 @@ class TrainConfig(_Section):
     """Start a new run from another run's weights (G, D, encoders; not its optimiser or step): pix2pixHD's
     ``--load_pretrain``. A ``global`` run's G fills a ``local`` G's global part (its ngf must be twice the
     local's). Ignored when resuming."""
+    max_seconds: float | None = Field(None, gt=0)
+    """Stop at the first logged step after this much wall-clock time (counted from the start of training, data
+    loading included) and save a checkpoint there: for comparisons at equal training time."""
     pool_size: int = Field(0, ge=0)
     """Image pool of past fakes for D (reference uses 0 for pix2pix)."""
     seed: int = 0
@@ -212,6 +215,9 @@ class TrainConfig(_Section):
     sync_batchnorm: bool = False
     """Under DDP, convert BatchNorm to SyncBatchNorm (GPU only)."""
     log_every: int = Field(10, gt=0)
+    tensorboard: bool = False
+    """Also log the losses and the sample grids for TensorBoard, in ``<run>/tensorboard/`` (needs the
+    ``tensorboardX`` package: ``pip install 'pixforge[tensorboard]'``)."""
     sample_every: int = Field(500, gt=0)
     checkpoint_every: int = Field(1000, gt=0)
     val_every: int | None = Field(None, gt=0)

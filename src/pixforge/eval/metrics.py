@@ -49,3 +49,37 @@ def mean_abs_error(output: np.ndarray, target: np.ndarray) -> float:
     if a.shape != b.shape:
         raise ValueError(f"output {a.shape} and target {b.shape} differ in shape")
     return float(np.abs(a - b).mean() / 127.5)
+
+
+def _same_shape(output: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(output), np.asarray(target)
+    if a.shape != b.shape:
+        raise ValueError(f"output {a.shape} and target {b.shape} differ in shape")
+    return a, b
+
+
+def _full_scale(image: np.ndarray) -> float:
+    """The value range of an image's dtype: 255 for 8-bit, 65535 for 16-bit (and 0-255 floats)."""
+    return 65535.0 if image.dtype == np.uint16 else 255.0
+
+
+def psnr(output: np.ndarray, target: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB over all pixels and channels; inf for identical images."""
+    a, b = _same_shape(output, target)
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    if mse == 0:
+        return float("inf")
+    return float(10 * np.log10(_full_scale(a) ** 2 / mse))
+
+
+def ssim(output: np.ndarray, target: np.ndarray) -> float:
+    """Structural similarity (Wang et al. 2004) as the paper defines it: an 11x11 Gaussian window of sigma 1.5,
+    population statistics, K1 = 0.01, K2 = 0.03; the mean over colour channels (scikit-image computes it)."""
+    from skimage.metrics import structural_similarity  # scipy-heavy import: only when asked for
+
+    a, b = _same_shape(output, target)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a, b = a[..., 0], b[..., 0]
+    return float(structural_similarity(a.astype(np.float64), b.astype(np.float64), data_range=_full_scale(a),
+                                       channel_axis=2 if a.ndim == 3 else None, gaussian_weights=True,
+                                       sigma=1.5, use_sample_covariance=False))

@@ -264,3 +264,187 @@ def write_results_page(out_dir: Path, rows: list[tuple[np.ndarray, np.ndarray, n
     index = out_dir / "index.html"
     _write_text_atomic(index, "\n".join(parts))
     return index
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluation page (pixforge eval / pixforge compare)
+
+_METRIC_LABELS = {
+    "l1": ("L1", "mean |output - target| in [-1, 1] units"),
+    "psnr": ("PSNR (dB)", "peak signal-to-noise ratio"),
+    "ssim": ("SSIM", "structural similarity, 11x11 Gaussian window"),
+    "lpips": ("LPIPS", "learned perceptual distance (AlexNet, v0.1)"),
+    "fid": ("FID", "Fréchet Inception distance over the split (biased upwards for small splits)"),
+    "kid": ("KID", "kernel Inception distance over the split"),
+    "fcn_pixel_acc": ("FCN per-pixel acc.", "judge's labels of the output vs the true label map"),
+    "fcn_class_acc": ("FCN per-class acc.", "mean over classes"),
+    "fcn_iou": ("FCN class IoU", "mean over classes"),
+}
+_EXAMPLES = 4
+"""Best and worst images by L1 shown on the page."""
+_GRID_IMAGES = 16
+
+
+def _metric_rows(evaluations: Sequence[Any]) -> list[str]:
+    keys = [k for k in _METRIC_LABELS if any(k in e.means for e in evaluations)]
+    esc = html.escape
+    names = [e.model for e in evaluations]
+    head = "".join(f"<th>{esc(n)}</th>" for n in names)
+    if len(evaluations) == 2:
+        head += "<th>difference (second − first)</th>"
+    if any(e.upper_bound for e in evaluations):
+        head += "<th>real photos (upper bound)</th>"
+    rows = [f'<table class="metrics">\n<tr><th>metric</th>{head}</tr>']
+    for key in keys:
+        label, why = _METRIC_LABELS[key]
+        values = [e.means.get(key) for e in evaluations]
+        cells = "".join(f'<td class="num">{_num(v)}</td>' for v in values)
+        if len(evaluations) == 2:
+            a, b = values
+            diff = "" if a is None or b is None else _num(b - a, signed=True)
+            better = "" if not diff or a == b else (" better" if (b > a) == _higher_is_better(key) else " worse")
+            cells += f'<td class="num{better}">{diff}</td>'
+        if any(e.upper_bound for e in evaluations):
+            cells += f'<td class="num">{_num(evaluations[0].upper_bound.get(key))}</td>'
+        rows.append(f'<tr><td title="{esc(why)}">{esc(label)}</td>{cells}</tr>')
+    rows.append("</table>")
+    return rows
+
+
+def _higher_is_better(key: str) -> bool:
+    return key in ("psnr", "ssim") or key.startswith("fcn_")
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None or not math.isfinite(value):
+        return "–" if value is None else str(value)
+    digits = 2 if abs(value) >= 10 else 4
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def _write_example(out_dir: Path, rel: str, image: np.ndarray, generated: bool, model_hash: str,
+                   model_name: str) -> None:
+    from pixforge.infer.generated import write_generated
+
+    if generated:
+        write_generated(image, out_dir / rel, model_hash=model_hash, model_name=model_name, filtered=False)
+    else:
+        write_image(image, out_dir / rel)
+
+
+def _example_table(out_dir: Path, evaluation: Any, examples: Sequence[Any], tag: str) -> list[str]:
+    esc = html.escape
+    by_name = {r["image"]: r for r in evaluation.per_image}
+    cols = [k for k in ("l1", "psnr", "ssim", "lpips", "fcn_pixel_acc") if k in evaluation.per_image[0]]
+    parts = ['<table class="samples">\n<tr><th>image</th><th>input</th><th>output</th><th>target</th>' +
+             "".join(f"<th>{esc(_METRIC_LABELS[k][0])}</th>" for k in cols) + "</tr>"]
+    for i, ex in enumerate(examples, start=1):
+        cells = []
+        for role, image in (("input", ex.input), ("output", ex.output), ("target", ex.target)):
+            rel = f"images/{tag}_{i:02d}_{role}.png"
+            _write_example(out_dir, rel, image, role == "output", evaluation.model_hash, evaluation.model)
+            cells.append(f"<td>{_img_tag(rel, image, f'{ex.name} {role}')}</td>")
+        record = by_name[ex.name]
+        nums = "".join(f'<td class="num">{_num(record.get(k))}</td>' for k in cols)
+        parts.append(f'<tr><td>{esc(ex.name)}</td>{"".join(cells)}{nums}</tr>')
+    parts.append("</table>")
+    return parts
+
+
+def _grid(examples: Sequence[Any], per_row: int = 2, gap: int = 4) -> np.ndarray:
+    """Input | output | target triples tiled ``per_row`` to a row, white gaps, all at the first one's size."""
+    h, w = examples[0].output.shape[:2]
+    rows = math.ceil(len(examples) / per_row)
+    grid = np.full((rows * (h + gap) - gap, per_row * 3 * (w + gap) - gap, 3), 255, np.uint8)
+    for n, ex in enumerate(examples):
+        r, c = divmod(n, per_row)
+        for k, image in enumerate((ex.input, ex.output, ex.target)):
+            tile = _rgb8(image)[:h, :w]
+            y, x = r * (h + gap), (c * 3 + k) * (w + gap)
+            grid[y:y + tile.shape[0], x:x + tile.shape[1]] = tile
+    return grid
+
+
+def _rgb8(image: np.ndarray) -> np.ndarray:
+    arr = np.asarray(image)
+    arr = arr[:, :, None] if arr.ndim == 2 else arr
+    return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr[:, :, :3]
+
+
+def write_eval_page(out_dir: Path, evaluations: Sequence[Any], logs: Sequence[Sequence[dict[str, Any]]],
+                    title: str) -> Path:
+    """``out_dir/index.html`` for one evaluation (``pixforge eval``) or two side by side (``pixforge compare``):
+    the metrics table, loss curves from each run's ``metrics.jsonl``, the best and worst images by L1 and a
+    grid of the first images. ``evaluations`` are ``eval.evaluate.Evaluation``s; ``logs`` their runs' records
+    (empty for a pipeline or a bare weights file)."""
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    esc = html.escape
+    first = evaluations[0]
+    parts = ['<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             f'<title>{esc(title)}</title>', f'<style>{_CSS}{_EVAL_CSS}</style>', '</head>', '<body>',
+             f'<h1>{esc(title)}</h1>', '<table class="notes">']
+    notes = {"data": f"{first.data}, split '{first.split}', {len(first.per_image)} images "
+                     f"(input: side {first.input_side}, target: side {first.target_side})"}
+    for e in evaluations:
+        notes[f"model {e.model}"] = f"sha256 {e.model_hash[:16]}…"
+    if first.judge:
+        notes["judge"] = first.judge
+    parts += [f'<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>' for k, v in notes.items()]
+    parts.append('</table>')
+
+    parts.append('<h2>Metrics</h2>')
+    parts += _metric_rows(evaluations)
+    skipped = list(dict.fromkeys(s for e in evaluations for s in e.skipped))
+    parts += [f'<p class="empty">{esc(s)}</p>' for s in skipped]
+
+    parts.append('<h2>Losses</h2>')
+    drawn = 0
+    for e, log in zip(evaluations, logs, strict=True):
+        for caption, keys in (("adversarial losses", ["G_GAN", "D_real", "D_fake"]), ("L1 (weighted)", ["G_L1"]),
+                              ("validation L1", ["val_l1"])):
+            if any(_series(log, k) for k in keys):
+                parts.append(f'<figure>{loss_curve_svg(log, keys, 420, 220)}'
+                             f'<figcaption>{esc(e.model)}: {esc(caption)}</figcaption></figure>')
+                drawn += 1
+    if not drawn:
+        parts.append('<p class="empty">No training log (metrics.jsonl) for these models.</p>')
+
+    for i, e in enumerate(evaluations):
+        ranked = sorted(e.examples, key=lambda ex, e=e: _l1_of(e, ex.name))
+        label = f" ({esc(e.model)})" if len(evaluations) > 1 else ""
+        parts.append(f'<h2>Best by L1{label}</h2>')
+        parts += _example_table(out_dir, e, ranked[:_EXAMPLES], f"m{i}_best")
+        parts.append(f'<h2>Worst by L1{label}</h2>')
+        parts += _example_table(out_dir, e, ranked[::-1][:_EXAMPLES], f"m{i}_worst")
+        shown = e.examples[:_GRID_IMAGES]
+        grid_rel = f"images/m{i}_grid.png"
+        grid = _grid(shown)
+        _write_example(out_dir, grid_rel, grid, True, e.model_hash, e.model)
+        parts.append(f'<h2>Grid{label}: the first {len(shown)} images, input | output | target</h2>')
+        parts.append(f'<img class="grid" src="{grid_rel}" width="{grid.shape[1]}" height="{grid.shape[0]}" '
+                     f'alt="grid of input, output and target images">')
+
+    parts += ['</body>', '</html>', '']
+    index = out_dir / "index.html"
+    _write_text_atomic(index, "\n".join(parts))
+    return index
+
+
+def _l1_of(evaluation: Any, name: str) -> float:
+    for record in evaluation.per_image:
+        if record["image"] == name:
+            return float(record["l1"])
+    return math.inf
+
+
+_EVAL_CSS = """
+table.metrics td.num, table.metrics th { text-align: right; font-variant-numeric: tabular-nums; }
+table.metrics td:first-child, table.metrics th:first-child { text-align: left; }
+table.metrics tr:nth-child(even) { background: #f0f0f0; }
+table.metrics td.better { color: #1a7f37; }
+table.metrics td.worse { color: #b42318; }
+img.grid { max-width: 100%; height: auto; }
+table.samples img { max-width: 200px; height: auto; }
+"""

@@ -67,6 +67,7 @@ class TrainingDiverged(RuntimeError):
 
 def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
     t = cfg.train
+    started = time.perf_counter()  # train.max_seconds counts from here, data loading included
     if t.keep_freed_memory:
         keep_freed_memory()
     device = pick_device(t.device, dist.local_rank)
@@ -103,7 +104,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
     preview = val_set or dataset
     if dist.is_main:
         _prepare_run_dir(run_dir, cfg, resume)
-    log = MetricsLog(run_dir / "metrics.jsonl", dist.is_main, resume_step=step if resume else None)
+    log = MetricsLog(run_dir / "metrics.jsonl", dist.is_main, resume_step=step if resume else None,
+                     tensorboard=run_dir / "tensorboard" if t.tensorboard else None)
     if dist.is_main and step == 0 and val_set is not None and t.val_every:
         log.write({"step": 0, "val_l1": mean_l1(recipe.generator, val_set, device, t.precision)})
 
@@ -130,6 +132,9 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
                 if step % t.log_every == 0 or step == total:
                     _stop_if_diverged(first_bad, running, saved, dist)
                     now = time.perf_counter()
+                    if t.max_seconds is not None and _out_of_time(now - started, t.max_seconds, dist, device):
+                        total = step  # checkpoint here and stop
+                        bar.update(task, total=total)
                     running = mean_over_ranks(running, dist)
                     record = _record(step, epoch, running, step - last_step, now - last_time, recipe)
                     log.write(record)
@@ -139,8 +144,9 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
                     running, last_time, last_step = {}, now, step
                 paused = time.perf_counter()
                 if dist.is_main and step % t.sample_every == 0:
-                    write_sample_grid(run_dir / "samples" / f"step_{step:08d}.png", recipe.generator,
-                                      preview, device, t.precision)
+                    grid = write_sample_grid(run_dir / "samples" / f"step_{step:08d}.png", recipe.generator,
+                                             preview, device, t.precision)
+                    log.image("samples", grid, step)
                 if dist.is_main and val_set is not None and t.val_every and step % t.val_every == 0:
                     log.write({"step": step, "val_l1": mean_l1(recipe.generator, val_set, device, t.precision)})
                 if step % t.checkpoint_every == 0 or step == total:
@@ -152,7 +158,16 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
     if dist.is_main and step % t.sample_every != 0:
         write_sample_grid(run_dir / "samples" / f"step_{step:08d}.png", recipe.generator, preview, device,
                           t.precision)
+    log.close()
     return RunResult(run_dir, step, saved)
+
+
+def _out_of_time(elapsed: float, budget: float, dist: Dist, device: torch.device) -> bool:
+    """Every rank stops at the same step: the slowest rank's clock decides (one collective per log step)."""
+    late = torch.tensor([float(elapsed >= budget)], device=device)
+    if dist.enabled:
+        torch.distributed.all_reduce(late, op=torch.distributed.ReduceOp.MAX)
+    return bool(late.item())
 
 
 def _resolved(cfg: Config, device: torch.device, dataset: PairedDataset) -> Config:
