@@ -573,23 +573,23 @@ def pipeline_run(
     device: str = "auto",
 ) -> None:
     """Run images through every stage of a pipeline (checked stage against stage before any image is read)."""
-    from rich.progress import Progress
-
-    from pixforge.infer.files import expand_inputs
     from pixforge.pipeline import Pipeline
     from pixforge.pipeline.files import run_files
 
     if pair_side not in (None, "A", "B"):
         raise ValueError(f"--pair-side: expected A or B, got {pair_side!r}")
     pipe = Pipeline.from_yaml(pipeline, device=device)
-    files = expand_inputs(inputs)
-    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task(pipe.name, total=len(files))
-        report = run_files(pipe, files, out, keep_intermediates=keep_intermediates,
+    with _progress(pipe.name) as advance:
+        report = run_files(pipe, inputs, out, keep_intermediates=keep_intermediates,
                            pair_side=pair_side, batch_size=batch_size, overwrite=overwrite,  # type: ignore[arg-type]
-                           on_done=lambda n: bar.advance(task, n))
+                           on_done=advance)
+    for source, reason in report.blocked:
+        typer.echo(f"blocked {source}: {reason}", err=True)
     kept = "".join(f", {len(paths)} in {out / stage}" for stage, paths in report.intermediates.items())
-    typer.echo(f"wrote {len(report.finals)} images to {out}{kept}")
+    typer.echo(f"wrote {_plural(len(report.finals), 'image')} to {out}{kept}" +
+               (f" ({len(report.blocked)} blocked by the safety filter)" if report.blocked else ""))
+    if report.blocked:
+        raise typer.Exit(1)
 
 
 @judge_app.command("train")

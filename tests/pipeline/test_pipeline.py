@@ -250,3 +250,27 @@ def test_existing_outputs_are_refused_before_anything_runs_unless_overwrite(tmp_
         assert im.size == (8, 8) and im.mode == "L"
     with pytest.raises(ValueError, match="is an input folder"):
         run_files(pipe, [inputs], inputs)
+
+
+def test_every_image_a_pipeline_writes_is_marked_and_a_flagged_input_writes_nothing(runs, tmp_path):
+    from pixforge.pipeline.files import run_files
+    from pixforge.provenance import Finding, SafetyFilter, verify_file
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    rng = np.random.default_rng(1)
+    for name in ("a", "b"):  # photo-like noise at 256 px, so the watermark has room
+        Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(inputs / f"{name}.png")
+    pipe = Pipeline.from_yaml(write_yaml(runs, {"stages": [{"name": "labels", "model": "labels"},
+                                                           {"name": "photo", "model": "photo"}]}, "marked.yaml"))
+    # An injected detector result (never an explicit image): it flags whatever comes from input b.
+    flags_b = SafetyFilter(detector=lambda image: [Finding("ANUS_EXPOSED", 0.9, (0, 0, 4, 4))]
+                           if image.mean() > flagged_mean[0] - 1e-6 and image.mean() < flagged_mean[0] + 1e-6
+                           else [])
+    outputs_b = pipe.run(np.asarray(Image.open(inputs / "b.png")))
+    flagged_mean = [float(outputs_b["photo"].mean())]
+    report = run_files(pipe, [inputs], tmp_path / "out", keep_intermediates=True, safety=flags_b)
+    assert [p.name for p in report.finals] == ["a.png"] and [p.name for p, _ in report.blocked] == ["b.png"]
+    assert sorted(p.name for p in (tmp_path / "out" / "labels").iterdir()) == ["a.png"]  # all of b, or none
+    for path in (tmp_path / "out" / "a.png", tmp_path / "out" / "labels" / "a.png"):
+        assert verify_file(path).marked, path

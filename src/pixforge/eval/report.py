@@ -324,10 +324,8 @@ def _num(value: float | None, signed: bool = False) -> str:
 
 def _write_example(out_dir: Path, rel: str, image: np.ndarray, generated: bool, model_hash: str,
                    model_name: str) -> None:
-    from pixforge.infer.generated import write_generated
-
-    if generated:
-        write_generated(image, out_dir / rel, model_hash=model_hash, model_name=model_name, filtered=False)
+    if generated:  # a run's own diagnostics: marked, not filtered (as sample grids)
+        save_generated(image, out_dir / rel, Provenance(model_hash, model_name=model_name), safety=None)
     else:
         write_image(image, out_dir / rel)
 
