@@ -14,6 +14,7 @@ from PIL import Image
 
 from pixforge.data.palette import get_palette
 from pixforge.pipeline import Pipeline, PipelineError
+from pixforge.provenance import verify_file
 
 FACADES = get_palette("facades")
 TINY = {"generator": "unet_32", "ngf": 4, "ndf": 4}
@@ -168,9 +169,12 @@ def test_cli_runs_a_facades_pipeline_on_val_images_with_intermediates(runs, refe
             with Image.open(path) as im:
                 im.load()
                 assert im.size == (256, 256)
-        edited = np.asarray(Image.open(out / "edited" / f"{n}.png"))
-        assert set(map(tuple, edited.reshape(-1, 3))) <= set(map(tuple, FACADES.colours))  # exact palette
-        assert not (FACADES.snap(edited) == FACADES.index("window")).any()
+        edited = np.asarray(Image.open(out / "edited" / f"{n}.png")).astype(int)
+        # Palette colours up to the invisible watermark every written image carries (a few grey levels).
+        nearest = np.abs(edited[:, :, None, :] - FACADES.colours.astype(int)[None, None]).max(-1).min(-1)
+        assert np.percentile(nearest, 99) <= 12, np.percentile(nearest, 99)
+        assert not (FACADES.snap(edited.astype(np.uint8)) == FACADES.index("window")).any()
+        assert verify_file(out / "edited" / f"{n}.png").marked
     assert sorted(p.name for p in val_pairs.iterdir()) == ["1.jpg", "2.jpg", "3.jpg"]  # inputs untouched
 
 
