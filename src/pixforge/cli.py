@@ -266,9 +266,30 @@ def bench_quality(
 
 
 @bench_app.command("serve")
-def bench_serve() -> None:
-    """HTTP serving throughput (arrives with the serving issue)."""
-    raise ValueError("bench serve: pixforge has no HTTP server yet (it comes with the serving issue)")
+def bench_serve(
+    requests: Annotated[int, typer.Option(min=1, help="Timed requests per mode and client count.")] = 256,
+    clients: Annotated[str, typer.Option(help="Comma-separated concurrent client counts.")] = "1,16,64",
+    modes: Annotated[str | None, typer.Option(help="Comma-separated modes (default: all).")] = None,
+    rss_requests: Annotated[int, typer.Option(min=0, help="Requests of the memory run (0: skip it).")] = 5000,
+    model: Annotated[Path | None, typer.Option(help="Run directory or checkpoint (default: a fresh ngf-64 "
+                                                    "unet_256).")] = None,
+    out: Path = Path("BENCHMARKS.md"),
+) -> None:
+    """HTTP serving on loopback: batching vs one forward per request, PyTorch vs ONNX Runtime, memory."""
+    from pixforge.bench.serve import MODES
+    from pixforge.bench.serve import bench_serve as run
+
+    try:
+        counts = tuple(int(c) for c in clients.split(",") if c.strip())
+    except ValueError:
+        raise ValueError(f"--clients '{clients}': expected comma-separated numbers, e.g. 1,16,64") from None
+    chosen = tuple(m.strip() for m in modes.split(",") if m.strip()) if modes else tuple(MODES)
+    rows = run(requests, counts, chosen, rss_requests, model)
+    _report(f"serve: unet_256, 256² PNG label maps over HTTP on 127.0.0.1, {requests} requests per run",
+            [r for r in rows if r.bench == "serve"], out)
+    memory = [r for r in rows if r.bench == "serve-memory"]
+    if memory:
+        _report(f"serve memory: {rss_requests} requests to the batched server, 16 clients", memory, out)
 
 
 @app.command()

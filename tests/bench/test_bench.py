@@ -25,3 +25,29 @@ def test_translate_bench_times_baseline_torch_and_onnx(facades):
     rows = bench_translate(facades, count=8, passes=1)
     assert [r.mode for r in rows] == ["baseline", "pixforge-torch-b1", "pixforge-torch", "pixforge-onnx"]
     assert rows[0].ratio == 1.0 and all(r.value > 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_serve_bench_measures_each_mode_and_client_count_without_errors(tmp_path):
+    import torch
+
+    from pixforge.bench.serve import bench_serve
+    from pixforge.config import config_from_dict
+    from pixforge.nn.build import build_generator
+    from pixforge.runtime.checkpoint import save_checkpoint
+
+    cfg = config_from_dict({"name": "tiny", "model": {"generator": "unet_64", "ngf": 8},
+                            "data": {"crop_size": 64, "load_size": 64}})
+    torch.manual_seed(0)
+    model = save_checkpoint(tmp_path / "tiny.safetensors", cfg.to_dict(), {"G": build_generator(cfg).state_dict()})
+    rows = bench_serve(requests=6, clients=(1, 3), modes=("torch-batched", "torch-per-request", "onnx-batched"),
+                       rss_requests=20, model=model, size=64)
+    serve_rows = [r for r in rows if r.bench == "serve"]
+    assert [(r.mode, r.extra["clients"]) for r in serve_rows] == [
+        (m, n) for n in (1, 3) for m in ("torch-batched", "torch-per-request", "onnx-batched")]
+    assert all(r.value > 0 and r.extra["errors"] == 0 and r.extra["p99 ms"] >= r.extra["p50 ms"] > 0
+               for r in serve_rows)
+    assert all(r.ratio == 1.0 for r in serve_rows if r.mode == "torch-per-request")
+    assert all("× best unbatched" in r.extra for r in serve_rows if "batched" in r.mode)
+    (memory,) = [r for r in rows if r.bench == "serve-memory"]
+    assert memory.extra["errors"] == 0 and memory.extra["RSS at end MB"] > 0

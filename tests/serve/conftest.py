@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 import torch
 
+from pixforge.bench.serve import ServerProcess, start_server
 from pixforge.config import config_from_dict
 from pixforge.infer.export import export_onnx
 from pixforge.nn.build import build_generator
@@ -45,50 +39,6 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     labels = tiny_checkpoint(folder / "labels.safetensors", input_palette="facades")
     photo = tiny_checkpoint(folder / "photo.safetensors")
     return {"labels": labels, "photo": photo, "labels_onnx": export_onnx(labels, folder / "labels.onnx")}
-
-
-@dataclass
-class ServerProcess:
-    url: str
-    process: subprocess.Popen
-    output: list[str] = field(default_factory=list)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        """Signal the server and wait; after a graceful stop uvicorn re-raises SIGTERM, as Unix servers do."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        return self.process.wait(timeout)
-
-
-def start_server(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> ServerProcess:
-    """``python -m pixforge serve ARGS --port 0``; returns once it prints its URL (it accepts from then on)."""
-    command = [sys.executable, "-m", "pixforge", "serve", *args, "--host", "127.0.0.1", "--port", "0",
-               "--no-access-log"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
-    lines: queue.Queue[str | None] = queue.Queue()
-    server = ServerProcess("", process)
-
-    def pump() -> None:  # keeps reading, so a chatty server never blocks on a full pipe
-        for line in process.stdout:
-            server.output.append(line)
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        if line is None:
-            break
-        if line.startswith("serving "):
-            server.url = line.split(" on ")[1].split()[0]
-            return server
-    process.kill()
-    raise RuntimeError(f"server did not start: {' '.join(command)}\n{''.join(server.output)}")
 
 
 @pytest.fixture(scope="session")

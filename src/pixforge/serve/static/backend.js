@@ -28,7 +28,7 @@ export class ServerBackend {
     const response = await fetch(`/v1/translate/${encodeURIComponent(name)}`, {
       method: "POST",
       headers: this.headers({ "Content-Type": blob.type || "application/octet-stream", Accept: "image/png" }),
-      body: blob,
+      body: await blob.arrayBuffer(), // bytes rather than a Blob: DevTools (and the browser test) see the body
     });
     await failOnError(response);
     return { blob: await response.blob(), milliseconds: performance.now() - started };
