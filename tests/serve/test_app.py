@@ -114,3 +114,19 @@ def test_output_format_negotiation(accept, query, chosen):
 ])
 def test_formats_are_sniffed_from_the_content(data, fmt):
     assert sniff_format(data) == fmt
+
+
+def test_the_page_files_ship_in_the_wheel():
+    import glob
+    import tomllib
+    from pathlib import Path
+
+    import pixforge
+
+    package = Path(pixforge.__file__).parent
+    patterns = tomllib.loads((package.parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["pixforge"]
+    shipped = {f for pattern in patterns for f in glob.glob(pattern, root_dir=package)}
+    static = {str(f.relative_to(package)) for f in (package / "serve" / "static").rglob("*") if f.is_file()}
+    assert {"serve/static/index.html", "serve/static/app.js"} <= static
+    assert static <= shipped, f"not in [tool.setuptools.package-data]: {sorted(static - shipped)}"
