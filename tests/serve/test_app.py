@@ -58,6 +58,19 @@ def test_every_returned_image_goes_through_the_one_encoder(photo):
     assert calls == ["png", "jpeg", "webp"]
 
 
+def test_a_failing_model_is_a_500_in_json_and_counted(photo, monkeypatch):
+    def broken(batch):
+        raise RuntimeError("kernel exploded")
+
+    monkeypatch.setattr(photo.translator, "forward", broken)
+    with TestClient(create_app({"photo": photo}), raise_server_exceptions=False) as client:
+        response = client.post("/v1/translate/photo", content=png())
+        metrics = client.get("/metrics").text
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal server error (RuntimeError); see the server log"}
+    assert 'pixforge_requests_total{model="photo",route="/v1/translate/{model}",status="500"} 1.0' in metrics
+
+
 def test_a_full_queue_answers_503_with_retry_after(photo, monkeypatch):
     gate, entered = threading.Event(), threading.Event()
     forward = photo.translator.forward
