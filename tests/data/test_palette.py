@@ -10,18 +10,6 @@ def label_half(facades, name: str) -> np.ndarray:
         return np.asarray(im.convert("RGB"))[:, 256:]
 
 
-def majority(classes: np.ndarray, n_classes: int, size: int = 5) -> np.ndarray:
-    """The most common class in each size x size window (box sums of one-hot planes)."""
-    pad = size // 2
-    votes = []
-    for c in range(n_classes):
-        plane = np.pad((classes == c).astype(np.int32), pad, mode="edge")
-        s = plane.cumsum(0).cumsum(1)
-        s = np.pad(s, ((1, 0), (1, 0)))
-        votes.append(s[size:, size:] - s[:-size, size:] - s[size:, :-size] + s[:-size, :-size])
-    return np.argmax(np.stack(votes), 0)
-
-
 def test_flat_colours_snap_to_their_own_class_and_render_back():
     grid = FACADES.colours[np.arange(12).reshape(3, 4)]
     assert np.array_equal(FACADES.snap(grid), np.arange(12).reshape(3, 4))
@@ -29,7 +17,8 @@ def test_flat_colours_snap_to_their_own_class_and_render_back():
 
 
 def test_jpeg_noise_snaps_to_the_nearest_colour():
-    noisy = np.clip(FACADES.colours[[0, 6, 11]].astype(int) + [[5, -7, 9]], 0, 255).astype(np.uint8)[None]
+    noise = np.array([[5, -7, 9]])
+    noisy = np.clip(FACADES.colours[[0, 6, 11]].astype(int) + noise, 0, 255).astype(np.uint8)[None]
     assert FACADES.snap(noisy).tolist() == [[0, 6, 11]]
 
 
@@ -46,13 +35,20 @@ def test_facades_labels_snap_to_the_class_seen_by_eye(facades, name, y, x, expec
     assert FACADES.classes[FACADES.snap(label_half(facades, name))[y, x]] == expected
 
 
-@pytest.mark.parametrize("name", ["1.jpg", "5.jpg", "22.jpg", "100.jpg"])
-def test_over_98_percent_of_facades_label_pixels_snap_to_their_region_class(facades, name):
-    classes = FACADES.snap(label_half(facades, name))
-    # JPEG blurs 1-2 px at each border; the regions themselves are rectangles several pixels wide, so the
-    # 5x5 majority is the class the eye sees.
-    agreement = (classes == majority(classes, len(FACADES))).mean()
-    assert agreement > 0.98, agreement
+def test_blended_borders_take_a_neighbouring_class_not_a_phantom_one():
+    """Blue | yellow blended at the border: the blend is nearest to a third class (sill), which is nowhere
+    near; in context it must become blue or yellow."""
+    blue, yellow = FACADES.colours[FACADES.index("facade")], FACADES.colours[FACADES.index("blind")]
+    row = np.array([blue] * 6 + [(blue.astype(int) + yellow) // 2] + [yellow] * 6, np.uint8)
+    image = np.repeat(row[None], 7, axis=0)
+    assert FACADES.classes[FACADES.snap(image[:, 6:7])[3, 0]] == "sill"  # alone: the phantom
+    assert set(FACADES.snap(image)[:, 6].tolist()) <= {FACADES.index("facade"), FACADES.index("blind")}
+
+
+def test_large_images_are_snapped_in_bands_without_seams():
+    rng = np.random.default_rng(0)
+    classes = np.repeat(np.repeat(rng.integers(0, 12, (40, 9)), 16, 0), 16, 1)  # 640 x 144, blocks of 16
+    assert np.array_equal(FACADES.snap(FACADES.render(classes)), classes)
 
 
 def test_palettes_are_found_by_name_and_errors_name_the_problem():

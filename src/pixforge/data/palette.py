@@ -15,8 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-_CHUNK = 1 << 18
-"""Pixels snapped at a time: bounds the (pixels x classes) distance table to a few MB for any image size."""
+CONFIDENT_DISTANCE = 30
+"""A pixel this close (RGB distance) to a palette colour is that class for sure; farther ones are blends."""
+BORDER_WINDOW = 5
+"""A blended pixel takes a class that is confidently present within this window around it."""
+_BAND = 256
+"""Rows snapped at a time: bounds the (classes x pixels) distance table to a few tens of MB for any size."""
 
 
 @dataclass(frozen=True)
@@ -45,18 +49,33 @@ class Palette:
                 from None
 
     def snap(self, image: np.ndarray) -> np.ndarray:
-        """HxWx3 colours -> HxW uint8 class indices, each pixel to the nearest palette colour (RGB distance)."""
+        """HxWx3 colours -> HxW uint8 class indices.
+
+        Label maps that were resized or JPEG-compressed have borders blended over 1-2 pixels, and a blend of
+        two colours is often nearest to a third, unrelated one (blue + yellow lands on dark "background",
+        red + blue on "shop"): plain nearest-colour snapping draws phantom outlines around every region. So
+        pixels close to a palette colour keep it, and each blended pixel takes the nearest colour among the
+        classes confidently present around it. Where no class is confident nearby, nearest colour decides.
+        """
         rgb = np.asarray(image)
         if rgb.ndim != 3 or rgb.shape[2] < 3:
             raise ValueError(f"palette '{self.name}': expected an HxWx3 colour image, got shape {rgb.shape}")
-        flat = rgb[..., :3].reshape(-1, 3).astype(np.int32)
-        colours = self.colours.astype(np.int32)
-        out = np.empty(len(flat), np.uint8)
-        for start in range(0, len(flat), _CHUNK):
-            chunk = flat[start:start + _CHUNK]
-            distance = ((chunk[:, None, :] - colours[None, :, :]) ** 2).sum(2)
-            out[start:start + _CHUNK] = distance.argmin(1)
-        return out.reshape(rgb.shape[:2])
+        halo = BORDER_WINDOW // 2
+        out = np.empty(rgb.shape[:2], np.uint8)
+        for top in range(0, rgb.shape[0], _BAND):  # bands overlap by the window so borders see their rows
+            lo, hi = max(0, top - halo), min(rgb.shape[0], top + _BAND + halo)
+            out[top:top + _BAND] = self._snap_band(rgb[lo:hi, :, :3])[top - lo:top - lo + _BAND]
+        return out
+
+    def _snap_band(self, rgb: np.ndarray) -> np.ndarray:
+        diff = rgb[None].astype(np.int32) - self.colours.astype(np.int32)[:, None, None, :]
+        distance = (diff * diff).sum(-1)  # (classes, H, W)
+        nearest = distance.argmin(0)
+        confident = np.take_along_axis(distance, nearest[None], 0)[0] < CONFIDENT_DISTANCE**2
+        around = np.stack([_box_any(confident & (nearest == c), BORDER_WINDOW) for c in range(len(self))])
+        constrained = np.where(around, distance, np.iinfo(np.int32).max)
+        blended = ~confident & around.any(0)
+        return np.where(blended, constrained.argmin(0), nearest).astype(np.uint8)
 
     def render(self, indices: np.ndarray) -> np.ndarray:
         """HxW class indices -> HxWx3 uint8 colours; an index outside the palette is an error."""
@@ -84,6 +103,14 @@ FACADES = Palette(
 )
 
 _PALETTES: dict[str, Palette] = {FACADES.name: FACADES}
+
+
+def _box_any(mask: np.ndarray, size: int) -> np.ndarray:
+    """True where any pixel of the size x size window around it is True (box sum through cumulative sums)."""
+    pad = size // 2
+    s = np.pad(mask.astype(np.int32), pad).cumsum(0).cumsum(1)
+    s = np.pad(s, ((1, 0), (1, 0)))
+    return (s[size:, size:] - s[:-size, size:] - s[size:, :-size] + s[:-size, :-size]) > 0
 
 
 def register_palette(palette: Palette) -> Palette:
