@@ -92,6 +92,9 @@ BAD_INPUTS = [
      "request body: a grayscale image, but this model translates colour label maps drawn in the 'facades' palette"),
     ("animated GIF", animated_gif, 415, "request body: animated GIF (2 frames); send a single still image"),
     ("CMYK JPEG", cmyk_jpeg, 415, "request body: CMYK JPEG needs a colour profile to become RGB"),
+    ("a thin strip that padding would blow up", lambda: png_bytes(noise(1, 20000)), 413,
+     "request body: 20000x1 becomes 20032x64 = 1282048 pixels padded to multiples of 64 for this model, "
+     "over max_pixels 1000000"),
     ("body over the limit", lambda: png_header_only(64, 64) + bytes(400_000), 413,
      "request body of 400"),  # its declared length is refused before a byte of it is read
 ]

@@ -8,7 +8,7 @@ pixel mode, and only then the pixels.
 | status | when |
 |---|---|
 | 400 | empty body, a truncated or corrupt image, a malformed multipart form |
-| 413 | a body over ``max_body_bytes``, or an image over ``max_pixels`` (read from the header) |
+| 413 | a body over ``max_body_bytes``, or an image over ``max_pixels`` (read from the header; padded size too) |
 | 415 | not an image, a format the server does not take, an animation, CMYK, 16-bit, or gray for a label map |
 """
 
@@ -95,11 +95,14 @@ def sniff_format(data: bytes) -> str | None:
     return "WEBP" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else None
 
 
-def decode_image(data: bytes, channels: int, max_pixels: int, palette: str | None = None) -> np.ndarray:
+def decode_image(data: bytes, channels: int, max_pixels: int, palette: str | None = None,
+                 multiple: int = 1) -> np.ndarray:
     """Check and decode an encoded image to an HxWxC uint8 array with ``channels`` channels.
 
     ``palette`` names the model's input palette: a label map must be colour, so gray is refused for it.
-    Only the decoder for the sniffed format may read the bytes.
+    ``multiple`` is the model's size multiple: the image is padded to it, and the padded size must fit
+    ``max_pixels`` too (a 1x4000000 strip would become 256x4000000 for a unet_256). Only the decoder for
+    the sniffed format may read the bytes.
     """
     fmt = sniff_format(data)
     if fmt is None:
@@ -108,6 +111,7 @@ def decode_image(data: bytes, channels: int, max_pixels: int, palette: str | Non
     try:
         header = probe_image_bytes(data, BODY, max_pixels, (fmt,))
         _check_policy(header.format, header.mode, header.frames, header.bits, palette)
+        _check_padded_size(header.height, header.width, multiple, max_pixels)
         return read_image_bytes(data, channels, BODY, max_pixels, (fmt,))
     except NotAnImageError:  # the magic bytes promised this format, its decoder disagrees
         raise HTTPException(400, f"{BODY}: starts like {fmt} but is not a readable {fmt} (truncated or corrupt)") \
@@ -132,6 +136,14 @@ def _check_policy(fmt: str, mode: str, frames: int, bits: int, palette: str | No
     if palette and gray:
         raise HTTPException(415, f"{BODY}: a grayscale image, but this model translates colour label maps drawn "
                                  f"in the '{palette}' palette")
+
+
+def _check_padded_size(height: int, width: int, multiple: int, max_pixels: int) -> None:
+    padded_h, padded_w = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+    if padded_h * padded_w > max_pixels:
+        raise HTTPException(413, f"{BODY}: {width}x{height} becomes {padded_w}x{padded_h} = {padded_w * padded_h} "
+                                 f"pixels padded to multiples of {multiple} for this model, over max_pixels "
+                                 f"{max_pixels}")
 
 
 def _looks_like(data: bytes) -> str:
