@@ -73,21 +73,18 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
     """An app serving ``models``; ``encode`` turns an output array into the response bytes (provenance)."""
     settings = settings or ServeSettings()
     metrics = ServeMetrics()
-    batchers = {
-        name: MicroBatcher(_forward_to_pixels(model.translator), max_batch=settings.max_batch,
-                           max_wait_ms=settings.max_wait_ms,
-                           max_queue=settings.max_queue, instances=settings.instances,
-                           max_batch_pixels=settings.max_batch_pixels, name=name,
-                           on_batch=metrics.batch_observer(name))
-        for name, model in models.items()
-    }
-    for name, batcher in batchers.items():
-        metrics.watch_queue(name, lambda b=batcher: b.depth)
+    batchers: dict[str, MicroBatcher] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        for batcher in batchers.values():
-            batcher.start()
+        # Batchers live as long as one run of the app (their threads and queue belong to its event loop).
+        for name, model in models.items():
+            batchers[name] = MicroBatcher(
+                _forward_to_pixels(model.translator), max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
+                max_queue=settings.max_queue, instances=settings.instances,
+                max_batch_pixels=settings.max_batch_pixels, name=name, on_batch=metrics.batch_observer(name))
+            metrics.watch_queue(name, lambda b=batchers[name]: b.depth)
+            batchers[name].start()
         yield
         # The server stops taking connections and lets in-flight requests finish before this point.
         for batcher in batchers.values():
