@@ -143,3 +143,31 @@ def test_the_page_files_ship_in_the_wheel():
     static = {str(f.relative_to(package)) for f in (package / "serve" / "static").rglob("*") if f.is_file()}
     assert {"serve/static/index.html", "serve/static/app.js"} <= static
     assert static <= shipped, f"not in [tool.setuptools.package-data]: {sorted(static - shipped)}"
+
+
+def test_multipart_mistakes_are_400_naming_the_problem(photo):
+    image = png()
+    boundary = "xyz"
+
+    def form(*parts: tuple[str, str | None, bytes]) -> bytes:
+        out = b""
+        for name, filename, data in parts:
+            disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+            out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n"
+        return out + f"--{boundary}--\r\n".encode()
+
+    typed = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    cases = [
+        ({"Content-Type": "multipart/form-data"}, form(("image", "a.png", image)), "malformed multipart form"),
+        (typed, form(("note", None, b"hello")), "the multipart form holds no file"),
+        (typed, form(("image", "a.png", b"")), "the multipart file 'a.png' is empty"),
+        (typed, form(("a", "a.png", image), ("b", "b.png", image)), "malformed multipart form"),
+    ]
+    with TestClient(create_app({"photo": photo})) as client:
+        for headers, body, message in cases:
+            response = client.post("/v1/translate/photo", content=body, headers=headers)
+            assert response.status_code == 400, (message, response.text)
+            assert message in response.json()["detail"]
+        ok = client.post("/v1/translate/photo", content=form(("note", None, b"x"), ("upload", "a.png", image)),
+                         headers=typed)
+        assert ok.status_code == 200

@@ -8,7 +8,8 @@ client's own CPU use stays small beside the server's (both share the machine).
 
 The baseline is ``torch-per-request``: one forward per request, run as requests arrive (``max_batch 1`` with as
 many model instances as clients: what a plain web handler calling the model does). The other unbatched modes
-(serialised forwards; two single-threaded instances) are candidates for the best unbatched setting. A last run
+(serialised forwards; two single-threaded instances; ONNX Runtime both ways) are candidates for the best
+unbatched setting, and each batched row says how it compares with the best of them. A last run
 sends 5,000 requests to the batched server and samples its resident memory, which should stay flat.
 """
 
@@ -39,6 +40,7 @@ MODES: dict[str, list[str]] = {
     "torch-2x1thread": ["--max-batch", "1", "--instances", "2", "--threads", "1"],
     "onnx-batched": ["--max-batch", "8", "--max-wait-ms", "5"],
     "onnx-serial": ["--max-batch", "1", "--instances", "1"],
+    "onnx-2x1thread": ["--max-batch", "1", "--instances", "2", "--threads", "1"],
 }
 """Server flags per mode; ``onnx-*`` modes serve the ONNX export of the same weights."""
 BASELINE = "torch-per-request"
