@@ -285,7 +285,8 @@ def bench_serve(
         raise ValueError(f"--clients '{clients}': expected comma-separated numbers, e.g. 1,16,64") from None
     chosen = tuple(m.strip() for m in modes.split(",") if m.strip()) if modes else tuple(MODES)
     rows = run(requests, counts, chosen, rss_requests, model)
-    _report(f"serve: unet_256, 256² PNG label maps over HTTP on 127.0.0.1, {requests} requests per run",
+    served = "unet_256 (ngf 64, random init)" if model is None else str(model)
+    _report(f"serve: {served}, 256² PNG label maps over HTTP on 127.0.0.1, {requests} requests per run",
             [r for r in rows if r.bench == "serve"], out)
     memory = [r for r in rows if r.bench == "serve-memory"]
     if memory:
