@@ -33,6 +33,8 @@ def test_start_up_errors_are_one_line_naming_the_problem(tiny_models, tmp_path, 
          "error: --model 'a=" + str(tiny_models["labels"]) + "': the name 'a' is already used by"),
         (["--model", f"a={tmp_path / 'missing'}"], f"error: {tmp_path / 'missing'}"),
         (["--model", f"a={tiny_models['photo']}", "--precision", "fp16"], "error: precision 'fp16': expected one of"),
+        (["--model", f"a={tiny_models['six_channels']}"],
+         f"error: {tiny_models['six_channels']}: the model's input has 6 channels; the server sends and answers"),
     ]
     for args, message in cases:
         code, err = serve(monkeypatch, capsys, *args)

@@ -261,7 +261,7 @@ def _open(source: Source, path: str | Path, max_pixels: int,
     except PermissionError:
         raise ImageError(path, "cannot be read (permission denied)") from None
     except Image.DecompressionBombError as err:
-        # Pillow's own limit (2x Image.MAX_IMAGE_PIXELS) struck before ours could: name ours, which was lower.
+        # Pillow's own limit (2x Image.MAX_IMAGE_PIXELS) struck before ours was checked: name the one that applies.
         found = re.search(r"\((\d+) pixels\)", str(err))
         size = f"{found[1]} pixels" if found else "the image"
         pillow_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)

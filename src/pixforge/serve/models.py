@@ -86,6 +86,10 @@ def load_model(name: str, path: str | Path, device: str = "auto", precision: str
             precision = "bf16" if native else "fp32"
         translator = Translator.from_pretrained(path, device=chosen, precision=precision, channels_last=True)
         backend = "pytorch"
+    for side, channels in (("input", translator.input_nc), ("output", translator.output_nc)):
+        if channels not in (1, 3):
+            raise ValueError(f"{path}: the model's {side} has {channels} channels; the server sends and answers "
+                             f"images (1 or 3 channels)")
     model = ServedModel(name=name, translator=translator, backend=backend, source=path)
     if model.palette_name:
         get_palette(model.palette_name)  # an unknown palette stops start-up, not the first /v1/models
