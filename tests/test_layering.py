@@ -14,6 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "pixforge"
 
 # Lower number = lower layer. Equal ranks may not import each other either (they are independent).
 LAYERS = {
+    "atomic": 0,
     "config": 0,
     "data": 1,
     "provenance": 2,

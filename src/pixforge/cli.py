@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,33 +21,54 @@ app.add_typer(bench_app, name="bench")
 
 @app.callback()
 def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
-    """Errors print one line; ``--debug`` shows the traceback instead."""
+    """Errors print one line; --debug shows the traceback instead."""
 
 
 def _parse_set(pairs: list[str]) -> dict[str, Any]:
     """``train.max_steps=200`` -> {"train": {"max_steps": 200}} (values parsed as YAML scalars)."""
     out: dict[str, Any] = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set '{pair}': expected SECTION.FIELD=VALUE, e.g. train.max_steps=200")
+        key, sep, text = pair.partition("=")
+        parts = key.split(".")
+        if not sep or len(parts) < 2 or not all(parts):
+            raise ValueError(f"--set '{pair}': expected SECTION.FIELD=VALUE with a section of model, data, loss "
+                             f"or train, e.g. train.max_steps=200")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or err.__class__.__name__
+            raise ValueError(f"--set '{pair}': the value is not valid YAML ({problem})") from None
         node = out
-        *parents, leaf = key.split(".")
-        for part in parents:
+        for i, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
+            if not isinstance(node, dict):
+                raise ValueError(f"--set '{pair}': conflicts with an earlier --set of "
+                                 f"'{'.'.join(parts[:i + 1])}' to a value")
+        if isinstance(node.get(parts[-1]), dict):
+            raise ValueError(f"--set '{pair}': conflicts with earlier --set options inside '{key}'")
+        node[parts[-1]] = value
     return out
+
+
+def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
+    if value not in choices:
+        raise ValueError(f"{option}: '{value}' is not one of {', '.join(choices)}")
+    return value
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 @app.command()
 def train(
     config: Annotated[str | None, typer.Option("--config", "-c", help="YAML file or preset name.")] = None,
     data: Annotated[Path | None, typer.Option(help="Dataset folder (overrides data.root).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<name>).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/NAME).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this run directory exactly.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: train.max_steps=200.")] = None,
 ) -> None:
-    """Train a model; ``--resume RUN_DIR`` continues from its latest checkpoint."""
+    """Train a model; --resume RUN_DIR continues from its latest checkpoint."""
     from pixforge.config import load_config
     from pixforge.train.loop import train as run_training
 
@@ -64,8 +87,10 @@ def train(
     else:
         cfg = load_config(config, overrides)
         run_dir = out or Path("runs") / cfg.name
-        if (run_dir / "checkpoints" / "latest.safetensors").exists():
+        if (run_dir / "checkpoints" / "latest.safetensors").exists() or (run_dir / "config.yaml").exists():
             raise ValueError(f"{run_dir}: already holds a run; use --resume {run_dir} or another --out")
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise ValueError(f"--out {run_dir}: exists and is not empty; a new run needs a new or empty folder")
     if cfg.data.root is None:
         raise ValueError("data.root: no dataset folder; pass --data DIR or set data.root in the config")
     typer.echo(f"{'resuming' if resume else 'training'} {cfg.name} in {run_dir}")
@@ -79,30 +104,52 @@ def translate(
     model: Annotated[Path, typer.Option("--model", "-m", help="Run directory, checkpoint or .onnx file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the PNG outputs.")],
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
-    device: str = "auto",
-    precision: Annotated[str, typer.Option(help="fp32 or bf16.")] = "fp32",
-    channels_last: bool = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), fp32, bf16.")] = "auto",
+    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last",
+                                                       help="NHWC layout (default: with bf16).")] = None,
+    scale: Annotated[str, typer.Option(help="auto (the trained scale where it matters), trained, native, or "
+                                            "reference (as the reference's test.py).")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace existing files in --out.")] = False,
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable inputs instead of stopping.")] = False,
-    paper_test_mode: Annotated[bool, typer.Option(help="Batch statistics and dropout on, as the paper.")] = False,
+    paper_test_mode: Annotated[bool, typer.Option(help="Dropout on and per-image statistics, as the paper.")]
+    = False,
 ) -> None:
-    """Translate images to ``OUT/<name>.png`` at each input's own size (inputs are never overwritten)."""
-    from rich.progress import Progress
+    """Translate images to OUT/NAME.png at each input's own size (inputs are never overwritten)."""
+    from pixforge.runtime.device import PRECISIONS, pick_device
+    from pixforge.runtime.scale import SCALE_MODES
 
-    from pixforge.infer.files import expand_inputs, translate_files
+    # Every option is checked before the model loads: a typo costs no time.
+    _choice(precision, PRECISIONS, "--precision")
+    _choice(scale, SCALE_MODES, "--scale")
+    pick_device(device, option="--device")
+
+    from pixforge.infer.files import translate_files
     from pixforge.infer.translator import Translator
 
     load = Translator.from_onnx if model.suffix.lower() == ".onnx" else Translator.from_pretrained
-    translator = load(model, device=device, precision=precision, channels_last=channels_last,
+    translator = load(model, device=device, precision=precision, channels_last=channels_last, scale=scale,
                       paper_test_mode=paper_test_mode)
-    files = expand_inputs(inputs)
-    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task("translate", total=len(files))
-        report = translate_files(translator, files, out, batch_size=batch_size, skip_bad=skip_bad,
-                                 on_done=lambda n: bar.advance(task, n))
+    with _progress("translate") as advance:
+        report = translate_files(translator, inputs, out, batch_size=batch_size, skip_bad=skip_bad,
+                                 overwrite=overwrite, on_done=advance)
     for _, reason in report.failed:
         typer.echo(f"skipped {reason}", err=True)
-    typer.echo(f"wrote {len(report.written)} images to {out}" +
+    typer.echo(f"wrote {_plural(len(report.written), 'image')} to {out}" +
                (f" ({len(report.failed)} skipped)" if report.failed else ""))
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[Callable[[int], None] | None]:
+    """A callback advancing a progress bar on a terminal; nothing (and no rich import) otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda n: bar.advance(task, n)
 
 
 @app.command("import-reference")
@@ -122,13 +169,24 @@ def import_reference(
 def export_onnx_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="Run directory or checkpoint file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The .onnx file to write.")],
-    opset: Annotated[int, typer.Option(min=7, help="ONNX opset version.")] = 17,
+    opset: Annotated[int, typer.Option(help="ONNX opset version (7 to 20).")] = 17,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Export the generator to ONNX (dynamic batch, height and width) and check it against PyTorch."""
-    from pixforge.infer.export import PARITY_TOLERANCE, export_onnx, max_abs_difference
+    from pixforge.infer.export import (
+        MAX_OPSET,
+        MIN_OPSET,
+        PARITY_TOLERANCE,
+        check_export_target,
+        export_onnx,
+        max_abs_difference,
+    )
     from pixforge.infer.translator import Translator
 
-    translator = Translator.from_pretrained(model, device="cpu")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"--opset {opset}: the exporter supports opsets {MIN_OPSET} to {MAX_OPSET}")
+    check_export_target(out, model, overwrite, suffix=".onnx")
+    translator = Translator.from_pretrained(model, device="cpu", precision="fp32")
     path = export_onnx(translator, out, opset=opset)
     diff = max_abs_difference(translator, path)
     if not diff <= PARITY_TOLERANCE:  # also catches NaN
@@ -136,6 +194,22 @@ def export_onnx_command(
         raise ValueError(f"{path}: ONNX Runtime output differs from PyTorch by {diff:.2e} "
                          f"(> {PARITY_TOLERANCE:g}); the file was removed")
     typer.echo(f"wrote {path} (max abs difference vs PyTorch {diff:.2e})")
+
+
+@export_app.command("weights")
+def export_weights_command(
+    model: Annotated[Path, typer.Argument(help="Run directory or checkpoint file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write.")],
+    dtype: Annotated[str, typer.Option(help="fp32, bf16 or fp16 weights.")] = "fp32",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
+) -> None:
+    """The generator and its config only (no discriminator, no optimiser state): for sharing and serving."""
+    from pixforge.infer.export import WEIGHT_DTYPES, check_export_target, export_weights
+
+    _choice(dtype, tuple(WEIGHT_DTYPES), "--dtype")
+    check_export_target(out, model, overwrite, suffix=".safetensors")
+    path = export_weights(model, out, dtype)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB)")
 
 
 @app.command()
@@ -159,8 +233,8 @@ def serve(
     threads: Annotated[int | None, typer.Option(min=1, help="Threads per forward pass (default: all cores).")]
     = None,
     device: str = "auto",
-    precision: Annotated[str, typer.Option(help="PyTorch models: auto (bf16 where the hardware has it), fp32 "
-                                                "or bf16.")] = "auto",
+    precision: Annotated[str, typer.Option(help="PyTorch models: auto (bf16 where the hardware has it), fp32, "
+                                                "bf16 or fp16 (CUDA).")] = "auto",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
 ) -> None:
     """Serve models over HTTP (API, metrics, docs) with the drawing page at /; Ctrl-C finishes in-flight work."""
@@ -218,7 +292,7 @@ def bench_train(
     baseline: Annotated[bool, typer.Option(help="Also run the reference's way beside it, for ratios.")] = True,
     out: Path = Path("BENCHMARKS.md"),
 ) -> None:
-    """unet_256 + PatchGAN training: pixforge's fast settings beside the reference's way (the baseline)."""
+    """unet_256 + PatchGAN training: pixforge's defaults beside the reference's way (the baseline)."""
     from pixforge.bench.train import bench_train as run
 
     _report(f"train: unet_{size} + PatchGAN, {size}², batch {batch_size}, {steps} steps",

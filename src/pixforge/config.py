@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 Direction = Literal["AtoB", "BtoA"]
 Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
-Precision = Literal["fp32", "bf16", "fp16"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 
 class ConfigError(ValueError):
@@ -23,7 +23,8 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf/nan are refused in every field: `--set train.lr=.inf` would otherwise train straight to NaN.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(_Section):
@@ -40,8 +41,9 @@ class DataConfig(_Section):
     crop_size: int = Field(256, gt=0)
     flip: bool = True
     """Random horizontal flip while training (reference default; never at inference)."""
-    input_nc: int = Field(3, ge=1)
-    output_nc: int = Field(3, ge=1)
+    input_nc: Literal[1, 3] = 3
+    """Channels of the input images: 1 (grey) or 3 (RGB)."""
+    output_nc: Literal[1, 3] = 3
     input_palette: str | None = None
     """The input is a colour label map drawn with this registered palette (``data.palette``), e.g. facades
     labels -> photo. The drawing page draws with it; label-map generators snap it to class indices."""
@@ -56,6 +58,9 @@ class DataConfig(_Section):
     """Keep decoded, resized images in memory instead of decoding JPEGs every step."""
     num_workers: int | None = Field(None, ge=0)
     """Data-loader processes; ``None`` sizes them to the cores (0 on a 2-core machine)."""
+    source_size: tuple[int, int] | None = None
+    """Recorded by the trainer, not set by hand: the median (height, width) of the training inputs before
+    preprocessing. With ``preprocess``/``load_size`` it tells inference the scale the model learned at."""
 
     @model_validator(mode="after")
     def _crop_fits_the_resize(self) -> DataConfig:
@@ -83,6 +88,7 @@ class ModelConfig(_Section):
 
 class LossConfig(_Section):
     gan_mode: Literal["vanilla", "lsgan", "hinge", "wgangp"] = "vanilla"
+    """``wgangp`` adds the gradient penalty (``lambda_gp``) that the reference defines but never calls."""
     lambda_l1: float = Field(100.0, ge=0)
     lambda_gp: float = Field(10.0, ge=0)
     """WGAN-GP gradient-penalty weight (Gulrajani et al. 2017)."""
@@ -105,8 +111,12 @@ class TrainConfig(_Section):
     seed: int = 0
     device: str = "auto"
     """``auto`` picks cuda, then mps, then cpu."""
-    precision: Precision = "fp32"
-    channels_last: bool = False
+    precision: Precision = "auto"
+    """``auto``: bf16 autocast where the device computes bf16 natively (CUDA with bf16, CPUs with AVX512-BF16
+    or AMX), fp32 elsewhere. ``fp32`` reproduces the reference bit for bit. The run's config.yaml records
+    what ``auto`` resolved to."""
+    channels_last: bool | None = None
+    """NHWC memory layout; ``None`` (auto): on with bf16/fp16, where the fast kernels want it."""
     deterministic: bool = False
     """Deterministic algorithms: bit-exact resume on CPU at some cost in speed."""
     compile: bool | None = None
@@ -200,6 +210,18 @@ def _read_config_text(path: str | Path) -> tuple[str, str]:
             raise ConfigError(f"preset '{preset}': unknown; available: {', '.join(list_presets())}")
         return (resources.files("pixforge") / "presets" / f"{preset}.yaml").read_text(), f"preset:{preset}"
     p = Path(name)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a folder; expected a YAML config file (a run's config.yaml, or a preset)")
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found (or give a preset: {', '.join(list_presets())})")
-    return p.read_text(), str(p)
+    return read_text_file(p, "a YAML config"), str(p)
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """UTF-8 text, or a one-line error naming the file (binary garbage is not a codec traceback)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (expected {what}, UTF-8)") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or err.__class__.__name__})") from None

@@ -10,7 +10,7 @@ import shutil
 import time
 from pathlib import Path
 
-from pixforge.config import load_config
+from pixforge.config import ConfigError, load_config
 from pixforge.data.datasets import PairedDataset
 from pixforge.data.image_io import from_tensor
 from pixforge.data.procedural import write_blocks_dataset
@@ -23,6 +23,19 @@ DEMO_STEPS = 2000
 """About 2-3 minutes on a 2-core CPU: enough for bricks, windows and sky to appear."""
 
 
+def _clear_previous_demo(run_dir: Path) -> None:
+    """A demo is always a fresh run: replace an earlier demo's run, but nothing else that sits there."""
+    if not run_dir.exists():
+        return
+    try:
+        previous = load_config(run_dir / "config.yaml").name
+    except ConfigError:
+        previous = None
+    if previous != "demo":
+        raise ValueError(f"{run_dir}: exists and is not an earlier demo run; choose another --out")
+    shutil.rmtree(run_dir)
+
+
 def run_demo(out: str | Path, steps: int | None = None, n_train: int = 400, n_val: int = 12) -> Path:
     out = Path(out)
     data_root = write_blocks_dataset(out / "data", n_train=n_train, n_val=n_val, size=64, seed=0)
@@ -31,7 +44,7 @@ def run_demo(out: str | Path, steps: int | None = None, n_train: int = 400, n_va
         "train": {"max_steps": steps or DEMO_STEPS, "val_every": max(1, (steps or DEMO_STEPS) // 6)},
     })
     run_dir = out / "run"
-    shutil.rmtree(run_dir, ignore_errors=True)  # a demo is always a fresh run
+    _clear_previous_demo(run_dir)
     started = time.perf_counter()
     result = train(cfg, run_dir)
     minutes = (time.perf_counter() - started) / 60

@@ -113,7 +113,7 @@ def randomise_bn_stats(net: nn.Module) -> None:
 
 def test_reference_generator_reproduces_reference_outputs(reference_dir):
     io = torch.load(reference_dir / "io_eval.pt", weights_only=True)
-    translator = Translator.from_reference(reference_dir, device="cpu")
+    translator = Translator.from_reference(reference_dir, device="cpu", precision="fp32")
     out = translator.forward(io["input"])
     assert (out - io["output"]).abs().max().item() < 1e-5
 
@@ -142,7 +142,7 @@ def test_import_reference_writes_a_run_that_translates_identically(reference_dir
     io = torch.load(reference_dir / "io_eval.pt", weights_only=True)
     import_reference_run(reference_dir, tmp_path / "run")
     assert (tmp_path / "run" / "config.yaml").is_file()
-    out = Translator.from_pretrained(tmp_path / "run", device="cpu").forward(io["input"])
+    out = Translator.from_pretrained(tmp_path / "run", device="cpu", precision="fp32").forward(io["input"])
     assert (out - io["output"]).abs().max().item() < 1e-5
 
 
@@ -160,7 +160,7 @@ def test_reference_unet_variants_import_exactly(tmp_path, net_g, norm, downs):
     x = torch.randn(2, 1, 2**downs, 2**downs)
     with torch.no_grad():
         expected = ref(x)
-    out = Translator.from_reference(folder, device="cpu").forward(x)
+    out = Translator.from_reference(folder, device="cpu", precision="fp32").forward(x)
     assert (out - expected).abs().max().item() < 1e-5
 
 
@@ -181,7 +181,7 @@ def test_reference_resnet_import_exactly(tmp_path, blocks, norm):
     x = torch.randn(1, 3, 36, 44)
     with torch.no_grad():
         expected = ref(x)
-    out = Translator.from_reference(folder, device="cpu").forward(x)
+    out = Translator.from_reference(folder, device="cpu", precision="fp32").forward(x)
     assert out.shape == x.shape
     assert (out - expected).abs().max().item() < 1e-5
 

@@ -374,13 +374,14 @@ def test_bytes_read_exactly_as_the_file_would_be(tmp_path: Path, rgb16: np.ndarr
         assert (header.height, header.width, header.bits) == (*expected.shape[:2], expected.dtype.itemsize * 8)
 
 
-def test_bytes_header_says_format_mode_and_frames() -> None:
-    frames = [Image.new("RGB", (8, 8), (80 * i, 0, 0)).convert("P") for i in range(3)]
-    gif = _encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
-    header = image_io.probe_image_bytes(gif)
-    assert (header.format, header.mode, header.frames) == ("GIF", "P", 3)
+def test_bytes_header_says_format_and_mode_and_animations_are_refused() -> None:
+    gif = image_io.probe_image_bytes(_encode(Image.new("P", (8, 8)), "GIF"))
+    assert (gif.format, gif.mode) == ("GIF", "P")
     cmyk = image_io.probe_image_bytes(_encode(Image.new("CMYK", (8, 8)), "JPEG"))
-    assert (cmyk.format, cmyk.mode, cmyk.frames) == ("JPEG", "CMYK", 1)
+    assert (cmyk.format, cmyk.mode) == ("JPEG", "CMYK")
+    frames = [Image.new("RGB", (8, 8), (80 * i, 0, 0)).convert("P") for i in range(3)]
+    with pytest.raises(image_io.UnsupportedImageError, match="body: holds 3 pages or frames"):
+        image_io.probe_image_bytes(_encode(frames[0], "GIF", save_all=True, append_images=frames[1:]), "body")
 
 
 def test_bytes_errors_say_what_kind_of_failure_and_name_the_source() -> None:

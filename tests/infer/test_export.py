@@ -33,14 +33,14 @@ def trained_looking_generator(cfg):
 def unet():
     cfg = config_from_dict({"name": "tiny_unet", "model": {"generator": "unet_32", "ngf": 8},
                             "data": {"crop_size": 32}})
-    return Translator(trained_looking_generator(cfg), cfg, device="cpu")
+    return Translator(trained_looking_generator(cfg), cfg, device="cpu", precision="fp32")
 
 
 @pytest.fixture(scope="module")
 def resnet():
     cfg = config_from_dict({"name": "tiny_resnet", "model": {"generator": "resnet_6blocks", "ngf": 8},
                             "data": {"crop_size": 24, "input_nc": 1, "output_nc": 3}})
-    return Translator(trained_looking_generator(cfg), cfg, device="cpu")
+    return Translator(trained_looking_generator(cfg), cfg, device="cpu", precision="fp32")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_onnx_runtime_matches_pytorch_for_any_batch_and_non_square_size(arch, re
 
 
 def test_export_bakes_in_eval_mode_even_for_paper_test_mode_translators(unet, tmp_path):
-    paper = Translator(unet.generator, unet.config, device="cpu", paper_test_mode=True)
+    paper = Translator(unet.generator, unet.config, device="cpu", precision="fp32", paper_test_mode=True)
     path = export_onnx(paper, tmp_path / "g.onnx")
     x = torch.rand(2, 3, 64, 32) * 2 - 1
     with torch.inference_mode():

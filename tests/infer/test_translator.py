@@ -4,18 +4,20 @@ import torch
 from PIL import Image
 
 from pixforge.config import config_from_dict
-from pixforge.infer.translator import Translator, pad_to_multiple
+from pixforge.infer.translator import Translator
 from pixforge.nn.build import build_generator
+from pixforge.runtime.device import cpu_has_native_bf16
+from pixforge.runtime.scale import pad_to_multiple
 
 
-def make_translator(input_nc: int = 3, output_nc: int = 3, **kwargs) -> Translator:
+def make_translator(input_nc: int = 3, output_nc: int = 3, dropout: bool = True, **kwargs) -> Translator:
     torch.manual_seed(0)
-    cfg = config_from_dict({"model": {"generator": "unet_64", "ngf": 8, "dropout": True},
+    cfg = config_from_dict({"model": {"generator": "unet_64", "ngf": 8, "dropout": dropout},
                             "data": {"input_nc": input_nc, "output_nc": output_nc}})
     generator = build_generator(cfg)
     with torch.no_grad():  # give BatchNorm non-trivial running statistics
         generator.train()(torch.randn(4, input_nc, 64, 64))
-    return Translator(generator, cfg, device="cpu", **kwargs)
+    return Translator(generator, cfg, **{"device": "cpu", "precision": "fp32", **kwargs})
 
 
 def test_any_size_is_padded_translated_and_cropped_back():
@@ -71,3 +73,41 @@ def test_eval_mode_is_deterministic_and_paper_mode_is_stochastic():
 def test_wrong_channel_count_is_named():
     with pytest.raises(ValueError, match=r"expected a batch of shape \(B, 3, H, W\)"):
         make_translator().forward(torch.zeros(1, 4, 8, 8))
+
+
+def test_paper_mode_normalises_each_image_by_itself_whatever_its_batch():
+    t = make_translator(dropout=False, paper_test_mode=True)  # no dropout: the output is deterministic
+    batch = torch.rand(4, 3, 64, 64) * 2 - 1
+    together = t.forward(batch)
+    for i in range(4):  # as the paper's test.py at batch 1: batch-mates change nothing
+        assert torch.allclose(together[i], t.forward(batch[i:i + 1])[0], atol=1e-6)
+    assert not torch.allclose(together, make_translator(dropout=False).forward(batch), atol=1e-3)
+
+
+def test_paper_mode_leaves_the_generator_state_bitwise_unchanged():
+    t = make_translator(paper_test_mode=True)
+    before = {k: v.clone() for k, v in t.generator.state_dict().items()}
+    t.forward(torch.rand(3, 3, 64, 64) * 2 - 1)
+    t.predict_batch([np.zeros((40, 50, 3), np.uint8)] * 2)
+    after = t.generator.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "running statistics moved"
+    assert not t.generator.training
+
+
+def test_precision_and_layout_default_to_the_fast_path_where_the_cpu_has_bf16():
+    t = make_translator(precision="auto")
+    expected = "bf16" if cpu_has_native_bf16() else "fp32"
+    assert t.precision == expected and t.channels_last == (expected == "bf16")
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    assert (t.forward(x) - make_translator().forward(x)).abs().max() < 0.05  # bf16 tracks fp32
+
+
+def test_bad_options_are_named_before_anything_runs():
+    with pytest.raises(ValueError, match="precision: 'fp64' is not one of auto, fp32, bf16, fp16"):
+        make_translator(precision="fp64")
+    with pytest.raises(ValueError, match="scale: 'huge' is not one of auto, trained, native, reference"):
+        make_translator(scale="huge")
+    with pytest.raises(ValueError, match="device: 'cuda' requested but CUDA is not available"):
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is present")
+        make_translator(device="cuda")

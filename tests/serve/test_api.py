@@ -90,11 +90,12 @@ BAD_INPUTS = [
     ("16-bit PNG", png16, 415, "request body: 16-bit PNG; the server translates 8-bit images"),
     ("grayscale for a label-map model", gray_png, 415,
      "request body: a grayscale image, but this model translates colour label maps drawn in the 'facades' palette"),
-    ("animated GIF", animated_gif, 415, "request body: animated GIF (2 frames); send a single still image"),
+    ("animated GIF", animated_gif, 415,
+     "request body: holds 2 pages or frames; pixforge reads single images (save the one you want as its own file)"),
     ("CMYK JPEG", cmyk_jpeg, 415, "request body: CMYK JPEG needs a colour profile to become RGB"),
     ("a thin strip that padding would blow up", lambda: png_bytes(noise(1, 20000)), 413,
-     "request body: 20000x1 becomes 20032x64 = 1282048 pixels padded to multiples of 64 for this model, "
-     "over max_pixels 1000000"),
+     "request body: 20000x1 runs as 20032x64 = 1282048 pixels in this model (its trained scale, padded to its "
+     "size multiple), over max_pixels 1000000"),
     ("body over the limit", lambda: png_header_only(64, 64) + bytes(400_000), 413,
      "request body of 400"),  # its declared length is refused before a byte of it is read
 ]

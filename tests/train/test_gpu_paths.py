@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from pixforge.config import config_from_dict
+from pixforge.runtime import device as device_module
 from pixforge.runtime.device import pick_device, should_compile
-from pixforge.train import pix2pix
 from pixforge.train.loop import train
 from pixforge.train.metrics_log import read_metrics
 
@@ -30,7 +30,7 @@ def losses(run) -> list[float]:
 
 def test_fp16_with_grad_scaler_trains(tmp_path, stripes_dataset, monkeypatch):
     # fp16 is refused on CPU for speed reasons only; CPU autocast and GradScaler("cpu") run the same code.
-    monkeypatch.setattr(pix2pix, "check_precision", lambda precision, device: None)
+    monkeypatch.setattr(device_module, "check_precision", lambda precision, device, option="": None)
     train(tiny(stripes_dataset, precision="fp16"), tmp_path / "run")
     values = losses(tmp_path / "run")
     assert len(values) == 4 and all(v == v and v < 1e4 for v in values)

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from pixforge.config import Config, config_from_dict
+from pixforge.atomic import write_text
+from pixforge.config import Config, ConfigError, config_from_dict, read_text_file
 from pixforge.nn.build import build_discriminator, build_generator
 from pixforge.nn.unet import UnetGenerator
 
@@ -31,7 +32,11 @@ _NET_G = {"unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks"}
 def read_train_opt(path: Path) -> dict[str, str]:
     """Parse the reference's ``train_opt.txt`` (``name: value   [default: x]`` lines)."""
     options: dict[str, str] = {}
-    for line in path.read_text().splitlines():
+    try:
+        text = read_text_file(path, "the reference's train_opt.txt")
+    except ConfigError as err:
+        raise ReferenceError(str(err)) from None
+    for line in text.splitlines():
         match = _OPTION_LINE.match(line)
         if match and not line.lstrip().startswith("-"):
             options[match.group(1)] = match.group(2)
@@ -177,14 +182,18 @@ def import_reference_run(folder: str | Path, run_dir: str | Path, epoch: str = "
     """Write a native run directory (config.yaml + a weights-only checkpoint) for a reference folder."""
     from pixforge.runtime.checkpoint import checkpoint_name, point_latest, save_checkpoint
 
-    cfg, generator, discriminator = load_reference(folder, epoch)
     run_dir = Path(run_dir)
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise ReferenceError(f"--out {run_dir}: already exists and is not empty; importing would replace its "
+                             f"config and checkpoints; choose a new folder")
+    cfg, generator, discriminator = load_reference(folder, epoch)
     folder_out = run_dir / "checkpoints"
+    # The folder's name only: an absolute path would leak the importer's directory layout when shared.
     state: dict[str, Any] = {"G": generator.state_dict(), "progress": {"step": 0, "epoch": 0},
-                             "imported_from": str(Path(folder).resolve())}
+                             "imported_from": Path(folder).resolve().name}
     if discriminator is not None:
         state["D"] = discriminator.state_dict()
     path = save_checkpoint(folder_out / checkpoint_name(0), cfg.to_dict(), state)
     point_latest(folder_out, path)
-    (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    write_text(run_dir / "config.yaml", cfg.to_yaml())
     return path

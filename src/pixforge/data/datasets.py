@@ -33,7 +33,15 @@ from pixforge.data.image_io import (
     read_image,
     to_tensor,
 )
-from pixforge.data.transforms import apply_params, crops, eval_params, prepare, prepared_size, sample_params
+from pixforge.data.transforms import (
+    AugmentParams,
+    apply_params,
+    crops,
+    eval_params,
+    prepare,
+    prepared_size,
+    sample_params,
+)
 
 Layout = Literal["aligned", "folders"]
 _SHOW_UNMATCHED = 5
@@ -96,15 +104,18 @@ class PairedDataset(Dataset):
     """Pairs as ``{"input", "target", "path", "index"}``, tensors CxHxW float32 in [-1, 1].
 
     ``dataset[i]`` gives item ``i`` with seed ``i``; ``dataset[i, seed]`` with that seed. With
-    ``train=False`` there is no randomness: centre crop, no flip. Files are checked when the dataset
-    is built (headers only; with ``skip_bad`` every file is decoded so the skipped count is complete).
+    ``train=False`` there is no randomness: centre crop, no flip. With ``whole=True`` items are the
+    decoded images as they are on disk (no resize, crop or flip): what inference sees, for validation.
+    Files are checked when the dataset is built (headers only; with ``skip_bad`` every file is decoded
+    so the skipped count is complete).
     """
 
-    def __init__(self, cfg: DataConfig, split: str | None, train: bool) -> None:
+    def __init__(self, cfg: DataConfig, split: str | None, train: bool, whole: bool = False) -> None:
         if cfg.root is None:
             raise DatasetError("data.root is not set; point it at the folder holding train/ and val/")
         self.cfg = cfg
-        self.train = train
+        self.train = train and not whole
+        self.whole = whole
         atob = cfg.direction == "AtoB"
         # Channels of A and B: the input side gets input_nc, the target side output_nc.
         self._a_channels, self._b_channels = (
@@ -115,11 +126,16 @@ class PairedDataset(Dataset):
         self.skipped: list[tuple[str, str]] = []
         """(path, reason) of each pair left out by ``skip_bad``."""
         self.sources: list[PairSource] = []
+        self._source_sizes: list[tuple[int, int]] = []
         for source in load_pairs(cfg.root, split, cfg.layout):
             if cfg.max_items is not None and len(self.sources) == cfg.max_items:
                 break
             try:
-                arrays = self._decode(source) if cfg.skip_bad else self._check_header(source)
+                if cfg.skip_bad:
+                    arrays = self._decode(source)
+                    size = self._input_size(source)
+                else:
+                    arrays, size = None, self._check_header(source)
             except ImageError as err:
                 if not cfg.skip_bad:
                     raise
@@ -128,6 +144,7 @@ class PairedDataset(Dataset):
             if arrays is not None and cfg.cache:
                 self._cache[len(self.sources)] = arrays
             self.sources.append(source)
+            self._source_sizes.append(size)
         if not self.sources:
             raise DatasetError(
                 f"{cfg.root}: all {len(self.skipped)} pairs of split '{split}' are bad; "
@@ -147,7 +164,9 @@ class PairedDataset(Dataset):
         seed = index if seed is None else operator.index(seed)
         inp, target = self._prepared(index)
         cfg = self.cfg
-        if self.train:
+        if self.whole:
+            params = AugmentParams(crop=None, flip=False)
+        elif self.train:
             params = sample_params(
                 inp.shape[:2], cfg.preprocess, cfg.crop_size, cfg.flip, np.random.default_rng(seed)
             )
@@ -159,6 +178,11 @@ class PairedDataset(Dataset):
             "path": str(self.sources[index].a),
             "index": index,
         }
+
+    def source_size(self) -> tuple[int, int]:
+        """Median (height, width) of the input images as stored, before any resize: the scale they come in."""
+        heights, widths = zip(*self._source_sizes, strict=True)
+        return int(np.median(heights)), int(np.median(widths))
 
     def preload(self, progress: bool = True) -> None:
         """Decode and resize every pair into the cache now (a no-op without ``cache``).
@@ -188,20 +212,37 @@ class PairedDataset(Dataset):
     def _decode(self, source: PairSource) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.cfg
         a, b = read_pair(source, self._a_channels, self._b_channels, cfg.max_pixels)
-        self._check_sizes(source, a.shape[:2], b.shape[:2])
-        a = prepare(a, cfg.preprocess, cfg.load_size, cfg.crop_size)
-        b = prepare(b, cfg.preprocess, cfg.load_size, cfg.crop_size)
+        if self.whole:
+            if a.shape[:2] != b.shape[:2]:
+                raise ImageError(source.a, f"{_wh(a.shape[:2])} and its pair {_wh(b.shape[:2])} differ in size")
+        else:
+            self._check_sizes(source, a.shape[:2], b.shape[:2])
+            a = prepare(a, cfg.preprocess, cfg.load_size, cfg.crop_size)
+            b = prepare(b, cfg.preprocess, cfg.load_size, cfg.crop_size)
         return (a, b) if self._atob else (b, a)
 
-    def _check_header(self, source: PairSource) -> None:
-        """Find bad files from their headers alone: missing, unreadable, too large, odd width."""
+    def _input_size(self, source: PairSource) -> tuple[int, int]:
+        """(height, width) of this pair's input image as stored (headers only)."""
+        return self._header_sizes(source)[0 if self._atob else 1]
+
+    def _header_sizes(self, source: PairSource) -> tuple[tuple[int, int], tuple[int, int]]:
         a = probe_image(source.a, self.cfg.max_pixels)
         if source.b is None:
             half = _aligned_half(source.a, a.width)
-            self._check_sizes(source, (a.height, half), (a.height, a.width - half))
+            return (a.height, half), (a.height, a.width - half)
+        b = probe_image(source.b, self.cfg.max_pixels)
+        return (a.height, a.width), (b.height, b.width)
+
+    def _check_header(self, source: PairSource) -> tuple[int, int]:
+        """Find bad files from their headers alone (missing, unreadable, too large, odd width); return the
+        input image's (height, width)."""
+        a_hw, b_hw = self._header_sizes(source)
+        if self.whole:
+            if a_hw != b_hw:
+                raise ImageError(source.a, f"{_wh(a_hw)} and its pair {_wh(b_hw)} differ in size")
         else:
-            b = probe_image(source.b, self.cfg.max_pixels)
-            self._check_sizes(source, (a.height, a.width), (b.height, b.width))
+            self._check_sizes(source, a_hw, b_hw)
+        return a_hw if self._atob else b_hw
 
     def _check_sizes(self, source: PairSource, a_hw: tuple[int, int], b_hw: tuple[int, int]) -> None:
         """A and B must come out of ``prepare`` the same size, and big enough to crop."""

@@ -92,8 +92,6 @@ class ImageHeader:
     """Pillow's name for the container: PNG, JPEG, WEBP, GIF, ..."""
     mode: str = ""
     """Pillow's pixel mode as stored: L, RGB, RGBA, P, CMYK, I;16, ..."""
-    frames: int = 1
-    """More than 1 for animations (and for MPO, a JPEG whose first frame is the picture)."""
 
 
 def probe_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeader:
@@ -133,8 +131,7 @@ def _probe(source: Source, name: str | Path, max_pixels: int, formats: tuple[str
         width, height = im.size
         if _orientation(im) >= 5:  # orientations 5-8 swap width and height
             width, height = height, width
-        return ImageHeader(height=height, width=width, bits=bits, format=im.format or "", mode=im.mode,
-                           frames=int(getattr(im, "n_frames", 1)))
+        return ImageHeader(height=height, width=width, bits=bits, format=im.format or "", mode=im.mode)
 
 
 def _read(source: Source, name: str | Path, channels: int, max_pixels: int,
@@ -280,7 +277,20 @@ def _open(source: Source, path: str | Path, max_pixels: int,
                 f"{width}x{height} = {width * height} pixels exceeds max_pixels "
                 f"{max_pixels} (possible decompression bomb)",
             )
+        frames = _frames(path, im)
+        # A multi-page TIFF or an animation is not one image; translating its first frame silently would
+        # drop the rest. (MPO, a camera JPEG with preview frames, is one picture: its first frame.)
+        if frames > 1 and im.format != "MPO":
+            raise UnsupportedImageError(path, f"holds {frames} pages or frames; pixforge reads single images "
+                                              f"(save the one you want as its own file)")
         yield im
+
+
+def _frames(path: str | Path, im: Image.Image) -> int:
+    try:
+        return int(getattr(im, "n_frames", 1))
+    except (OSError, ValueError, EOFError, struct.error) as err:
+        raise CorruptImageError(path, f"truncated or corrupt image file ({_one_line(err)})") from None
 
 
 def _check_mode(source: Source, path: str | Path, im: Image.Image) -> int:

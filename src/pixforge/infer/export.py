@@ -10,18 +10,18 @@ width are dynamic axes; height and width must be multiples of ``size_multiple`` 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
 import math
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
 import pixforge
+from pixforge.atomic import write_bytes
 from pixforge.config import Config
 from pixforge.infer.onnx_generator import (
     FORMAT,
@@ -34,7 +34,12 @@ from pixforge.infer.onnx_generator import (
 )
 from pixforge.infer.translator import Translator
 from pixforge.nn.build import size_multiple
+from pixforge.runtime.checkpoint import CheckpointError, find_checkpoint, save_checkpoint
+from pixforge.runtime.generator import load_generator
 
+MIN_OPSET, MAX_OPSET = 7, 20
+"""Opsets the TorchScript exporter supports (torch.onnx._constants); checked before exporting."""
+WEIGHT_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 PARITY_TOLERANCE = 1e-4
 """Max abs difference ONNX Runtime vs PyTorch (fp32, outputs in [-1, 1]) that counts as the same model."""
 
@@ -85,6 +90,7 @@ def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 1
         "pixforge_version": pixforge.__version__,
         "config": json.dumps(translator.config.to_dict()),
         "size_multiple": str(multiple),
+        "generator_sha256": translator.model_hash,
     }
     del model.metadata_props[:]
     for key, value in meta.items():
@@ -93,23 +99,8 @@ def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 1
                         f"{translator.input_nc}, height, width) in [-1, 1], height and width multiples of "
                         f"{multiple}")
     onnx.checker.check_model(model)
-    _write_atomically(out, model.SerializeToString())
+    write_bytes(out, model.SerializeToString())
     return out
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; an export is an ordinary file
-        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def max_abs_difference(translator: Translator, onnx_path: str | Path, batch: int = 1, seed: int = 0) -> float:
@@ -123,3 +114,34 @@ def max_abs_difference(translator: Translator, onnx_path: str | Path, batch: int
         expected = generator(x.to(translator.device, memory_format=translator.memory_format)).float().cpu()
         actual = onnx_generator(x)
     return float((expected - actual).abs().max())
+
+
+def check_export_target(out: str | Path, source: str | Path, overwrite: bool, suffix: str) -> None:
+    """Refuse an export target that is the model itself (or inside its run), or that exists without
+    ``overwrite``: an export never destroys what it reads or what the user did not ask to replace."""
+    out, source = Path(out), Path(source)
+    if out.suffix.lower() != suffix:
+        raise ValueError(f"--out {out}: expected a {suffix} file name")
+    if out.is_dir():
+        raise ValueError(f"--out {out}: is a folder; give a {suffix} file name")
+    target = out.resolve()
+    protected = [source.resolve()]
+    if source.is_dir():
+        protected.append((source / "checkpoints").resolve())
+    with contextlib.suppress(CheckpointError):
+        protected.append(find_checkpoint(source).resolve())
+    if any(target == p or p in target.parents for p in protected):
+        raise ValueError(f"--out {out}: is the model being exported (or inside its run); choose another file")
+    if (out.exists() or out.is_symlink()) and not overwrite:
+        raise FileExistsError(f"{out}: already exists; pass --overwrite to replace it")
+
+
+def export_weights(source: str | Path, out: str | Path, dtype: str = "fp32") -> Path:
+    """The generator's weights and config alone (no discriminator, optimiser or RNG state), as a checkpoint
+    ``Translator.from_pretrained`` loads and ``--resume`` refuses. An ngf-64 unet_256 training checkpoint is
+    ~650 MB; its generator alone ~200 MB in fp32, ~100 MB in bf16."""
+    loaded = load_generator(source)
+    weights = {k: v.to(WEIGHT_DTYPES[dtype]) if v.is_floating_point() else v
+               for k, v in loaded.generator.state_dict().items()}
+    return save_checkpoint(out, loaded.config.to_dict(), {"G": weights}, extra={"kind": "weights",
+                                                                                 "weights_dtype": dtype})

@@ -32,19 +32,33 @@ class TranslateReport:
     failed: list[tuple[Path, str]]
 
 
+class NothingTranslated(ValueError):
+    """A translation that wrote no image: every input was skipped or refused."""
+
+
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders as their images (sorted); an input that is neither is an error."""
+    """Files as given, folders as their images (sorted); an input that is neither, or no image at all, is an
+    error naming it."""
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files.extend(list_images(path))
+            found = list_images(path)
+            if not found:
+                raise ImageError(path, f"folder holds no images (expected {', '.join(sorted(IMAGE_EXTENSIONS))})")
+            files.extend(found)
         elif path.is_file():
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 raise ImageError(path, f"not an image file (expected one of {', '.join(sorted(IMAGE_EXTENSIONS))})")
             files.append(path)
+        elif path.is_symlink():
+            raise ImageError(path, "a broken symbolic link or a link loop; expected an image file or folder")
+        elif path.exists():
+            raise ImageError(path, "not a regular file (a FIFO, socket or device); expected an image file or folder")
         else:
             raise ImageError(path, "no such file or folder")
+    if not files:
+        raise ImageError("translate", "no inputs given")
     return files
 
 
@@ -62,18 +76,38 @@ def output_paths(files: list[Path], out_dir: Path) -> list[Path]:
     return outs
 
 
+def check_out_dir(inputs: Iterable[str | Path], out_dir: Path, targets: list[Path], overwrite: bool) -> None:
+    """Refuse an output folder that is an input folder, and existing files unless ``overwrite``: before any
+    image is translated, so a refused run changes nothing."""
+    out = out_dir.resolve()
+    for item in inputs:
+        if Path(item).is_dir() and Path(item).resolve() == out:
+            raise ValueError(f"--out {out_dir}: is an input folder; the outputs would mix with the inputs and be "
+                             f"translated again on the next run; choose another folder")
+    if overwrite:
+        return
+    existing = [t for t in targets if t.exists() or t.is_symlink()]
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise FileExistsError(f"{existing[0]}: already exists{more}; pass --overwrite to replace, or choose "
+                              f"another --out")
+
+
 def translate_files(translator: Translator, inputs: Iterable[str | Path], out_dir: str | Path,
-                    batch_size: int = 8, threads: int = 2, skip_bad: bool = False,
+                    batch_size: int = 8, threads: int = 2, skip_bad: bool = False, overwrite: bool = False,
                     on_done: Callable[[int], None] | None = None) -> TranslateReport:
     """Translate every input image to ``out_dir/<stem>.png`` at the input's own size.
 
     Unreadable inputs stop the run with an ``ImageError`` naming the file, or with ``skip_bad`` are listed
-    in the report and skipped. 16-bit inputs give 16-bit outputs.
+    in the report and skipped; a run that writes nothing raises ``NothingTranslated``. Existing outputs are
+    refused unless ``overwrite``. 16-bit inputs give 16-bit outputs.
     """
+    inputs = list(inputs)
     files = expand_inputs(inputs)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     targets = output_paths(files, out_dir)
+    check_out_dir(inputs, out_dir, targets, overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
     report = TranslateReport([], [])
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         writes: list[Future[Path]] = []
@@ -86,6 +120,9 @@ def translate_files(translator: Translator, inputs: Iterable[str | Path], out_di
             if on_done:
                 on_done(len(group))
         report.written = [w.result() for w in writes]
+    if not report.written:
+        first = f"; first: {report.failed[0][1]}" if report.failed else ""
+        raise NothingTranslated(f"translate: all {len(files)} input(s) were skipped, nothing was written{first}")
     return report
 
 

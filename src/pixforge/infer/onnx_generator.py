@@ -8,6 +8,7 @@ generator's ``size_multiple`` and a format marker (written by ``pixforge.infer.e
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 from pathlib import Path
@@ -84,7 +85,10 @@ class OnnxGenerator(nn.Module):
             first = str(err).splitlines()[0] if str(err) else err.__class__.__name__
             raise OnnxModelError(f"{self.path}: not a readable ONNX file ({first})") from None
         self.config = _check_metadata(self.path, dict(self.session.get_modelmeta().custom_metadata_map))
-        self.size_multiple = int(self.session.get_modelmeta().custom_metadata_map["size_multiple"])
+        meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.size_multiple = int(meta["size_multiple"])
+        # The PyTorch weights' hash when the export recorded it, so both backends mark images alike.
+        self.model_hash = meta.get("generator_sha256") or hashlib.sha256(self.path.read_bytes()).hexdigest()
         self.training = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

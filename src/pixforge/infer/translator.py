@@ -3,48 +3,57 @@
     t = Translator.from_pretrained("runs/facades")          # a run directory or a .safetensors file
     photo = t.predict(label_map)                             # PIL in, PIL out (numpy / tensor likewise)
 
-Inputs are reflect-padded to the multiple the generator needs (256 for ``unet_256``) and the output is
-cropped back, so any size and aspect ratio works. Values: tensors live in [-1, 1] (the networks' range),
-uint8/uint16 arrays and PIL images in their usual ranges, so one translator's output is the next one's
-input.
+Defaults are the fast ones: bf16 where the device computes it natively (``precision="auto"``; pass
+``"fp32"`` for bit-exact parity with the reference), NHWC with bf16, and the model applied at the scale it
+was trained at (``scale="auto"``, see ``pixforge.runtime.scale``); outputs always come back at the input's
+own size. Values: tensors live in [-1, 1] (the networks' range), uint8/uint16 arrays and PIL images in their
+usual ranges, so one translator's output is the next one's input.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from pixforge.config import Config, config_from_dict
+from pixforge.config import Config
 from pixforge.data.image_io import convert_channels, drop_alpha, from_tensor, to_tensor
-from pixforge.nn.build import build_generator, size_multiple
-from pixforge.runtime.checkpoint import find_checkpoint, load_checkpoint
-from pixforge.runtime.device import autocast, pick_device
+from pixforge.nn.build import size_multiple
+from pixforge.nn.modes import paper_test_mode
+from pixforge.runtime.checkpoint import weights_hash
+from pixforge.runtime.device import pick_device, resolve_channels_last, resolve_precision
+from pixforge.runtime.generator import load_generator
+from pixforge.runtime.scale import apply_generator, check_scale_mode, inference_size
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
 
 
 class Translator:
     def __init__(self, generator: nn.Module, config: Config, device: str | torch.device = "auto",
-                 precision: str = "fp32", channels_last: bool = False, paper_test_mode: bool = False) -> None:
-        """Wrap a generator. ``paper_test_mode`` reproduces the paper's test-time behaviour: batch
-        statistics instead of running ones, and dropout left on (the paper's source of noise).
-        ``precision="bf16"`` with ``channels_last`` is the fast path on CPUs with bf16 and on GPUs."""
+                 precision: str = "auto", channels_last: bool | None = None, scale: str = "auto",
+                 paper_test_mode: bool = False, model_hash: str | None = None) -> None:
+        """Wrap a generator.
+
+        ``paper_test_mode`` reproduces the paper's test-time behaviour: dropout on (its source of noise) and
+        each image normalised by its own statistics, as at the paper's batch size 1; the generator's running
+        statistics are never touched. ``scale``: auto, trained, native or reference (``runtime.scale``).
+        """
         self.config = config
-        self.device = pick_device(device) if isinstance(device, str) else device
-        self.precision = precision
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.device = pick_device(device, option="device") if isinstance(device, str) else device
+        self.precision = resolve_precision(precision, self.device, option="precision")
+        self.channels_last = resolve_channels_last(channels_last, self.precision)
+        self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.scale = check_scale_mode(scale)
         self.paper_test_mode = paper_test_mode
         self.generator = generator.to(self.device, memory_format=self.memory_format).eval()
         self.size_multiple = size_multiple(generator)
+        self._model_hash = model_hash
         self._mode_lock = threading.Lock()
 
     @property
@@ -55,16 +64,19 @@ class Translator:
     def output_nc(self) -> int:
         return self.config.data.output_nc
 
+    @property
+    def model_hash(self) -> str:
+        """SHA-256 (hex) of the generator's weights: what provenance marks say produced an image."""
+        if self._model_hash is None:
+            self._model_hash = weights_hash(self.generator.state_dict())
+        return self._model_hash
+
     # -- construction -----------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs: Any) -> Translator:
-        """Rebuild from a run directory or checkpoint file alone: the architecture is in the file."""
-        file = find_checkpoint(path)
-        raw_config, state = load_checkpoint(file, only="G")
-        config = config_from_dict(raw_config, str(file))
-        generator = build_generator(config, init=False)
-        generator.load_state_dict(state["G"])
-        return cls(generator, config, **kwargs)
+        """Rebuild from a run directory, checkpoint or weights export alone: the architecture is in the file."""
+        loaded = load_generator(path)
+        return cls(loaded.generator, loaded.config, model_hash=loaded.weights_hash, **kwargs)
 
     @classmethod
     def from_onnx(cls, path: str | Path, intra_op_num_threads: int | None = None,
@@ -75,12 +87,14 @@ class Translator:
         if kwargs.get("paper_test_mode"):
             raise OnnxModelError(f"{path}: paper_test_mode needs train-mode BatchNorm and dropout, which an "
                                  f"ONNX export does not have; use the PyTorch checkpoint")
-        if kwargs.get("precision", "fp32") != "fp32":
+        if kwargs.get("precision", "auto") not in ("auto", "fp32"):
             raise OnnxModelError(f"{path}: ONNX exports run in fp32; got precision={kwargs['precision']!r}")
+        kwargs["precision"] = "fp32"
+        kwargs.setdefault("channels_last", False)
         if kwargs.get("device", "auto") == "auto":
             kwargs["device"] = "cpu"  # ONNX Runtime computes on the CPU; a GPU would only add copies
         generator = OnnxGenerator(path, intra_op_num_threads)
-        return cls(generator, generator.config, **kwargs)
+        return cls(generator, generator.config, model_hash=generator.model_hash, **kwargs)
 
     @classmethod
     def from_reference(cls, folder: str | Path, epoch: str = "latest", **kwargs: Any) -> Translator:
@@ -120,28 +134,16 @@ class Translator:
         return [self._like(im, out) for im, out in zip(images, outputs, strict=True)]
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        """Bx C xHxW in [-1, 1], any H and W -> the generator's output, same H and W, on the CPU."""
+        """B x C x H x W in [-1, 1], any H and W -> the generator's output, same H and W, on the CPU."""
         if batch.dim() != 4 or batch.shape[1] != self.input_nc:
             raise ValueError(f"expected a batch of shape (B, {self.input_nc}, H, W), got {tuple(batch.shape)}")
-        h, w = batch.shape[-2:]
-        x = pad_to_multiple(batch.float(), self.size_multiple)
-        x = x.to(self.device, memory_format=self.memory_format)
-        with self._mode(), torch.inference_mode(), autocast(self.precision, self.device):
-            y = self.generator(x)
-        return y[..., :h, :w].float().cpu().contiguous()
-
-    @contextlib.contextmanager
-    def _mode(self) -> Iterator[None]:
-        """Eval mode normally; the paper's train-mode inference is scoped to one call (and serialised)."""
+        size = inference_size(*batch.shape[-2:], self.config.data, self.scale, self.size_multiple)
+        run = {"multiple": self.size_multiple, "size": size, "device": self.device, "precision": self.precision,
+               "memory_format": self.memory_format}
         if not self.paper_test_mode:
-            yield
-            return
-        with self._mode_lock:
-            self.generator.train()
-            try:
-                yield
-            finally:
-                self.generator.eval()
+            return apply_generator(self.generator, batch, **run)
+        with self._mode_lock, paper_test_mode(self.generator):  # the mode switch is per call and serialised
+            return apply_generator(self.generator, batch, one_by_one=True, **run)
 
     # -- conversions ------------------------------------------------------------------------------
     def _to_model_tensor(self, image: Any) -> torch.Tensor:
@@ -161,15 +163,3 @@ class Translator:
         if isinstance(original, Image.Image):
             return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
         return array[:, :, 0] if original.ndim == 2 and array.shape[2] == 1 else array
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad H and W on the bottom/right up to a multiple; mirror the image where it is large enough."""
-    h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
-    if ph == 0 and pw == 0:
-        return x
-    # Reflection avoids the dark borders zero padding would teach the network to draw; it needs the
-    # pad to be smaller than the image, so tiny images fall back to repeating the edge.
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode)

@@ -8,6 +8,7 @@ so loading a checkpoint from a stranger cannot run code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -53,8 +54,13 @@ def unpack(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return skeleton
 
 
-def save_checkpoint(path: str | Path, config: dict[str, Any], state: dict[str, Any]) -> Path:
-    """Write ``state`` (nested dicts of tensors and plain values) and ``config`` atomically to ``path``."""
+def save_checkpoint(path: str | Path, config: dict[str, Any], state: dict[str, Any],
+                    extra: dict[str, str] | None = None) -> Path:
+    """Write ``state`` (nested dicts of tensors and plain values) and ``config`` atomically to ``path``.
+
+    With a generator in ``state["G"]`` the file also records its weights' hash (``generator_sha256``), which
+    provenance marks carry; ``extra`` adds string metadata of the caller's.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
@@ -64,6 +70,8 @@ def save_checkpoint(path: str | Path, config: dict[str, Any], state: dict[str, A
         "version": VERSION,
         "config": json.dumps(config),
         "state": json.dumps(skeleton),
+        **({"generator_sha256": weights_hash(state["G"])} if isinstance(state.get("G"), dict) else {}),
+        **(extra or {}),
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -79,36 +87,90 @@ def save_checkpoint(path: str | Path, config: dict[str, Any], state: dict[str, A
     return path
 
 
+def weights_hash(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a state_dict's names, dtypes, shapes and values: the identity of a set of weights."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
 def _open(path: Path) -> Any:
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder; expected a .safetensors checkpoint or a run directory "
+                              f"with checkpoints/{LATEST}")
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         handle = safe_open(str(path), framework="pt")
     except Exception as err:  # safetensors raises its own error types for truncated/garbled files
-        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
+        raise CheckpointError(f"{path}: not a readable safetensors file ({_one_line(err)})") from None
     meta = handle.metadata() or {}
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a pixforge checkpoint (no '{FORMAT}' metadata)")
+        raise CheckpointError(f"{path}: not a pixforge checkpoint (no '{FORMAT}' metadata); reference "
+                              f"pix2pix .pth folders are read by `pixforge import-reference`")
+    for key in ("config", "state"):
+        if key not in meta:
+            raise CheckpointError(f"{path}: pixforge checkpoint metadata lacks '{key}' (a damaged file)")
     return handle
 
 
+def _json(path: Path, meta: dict[str, str], key: str) -> Any:
+    try:
+        return json.loads(meta[key])
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{path}: checkpoint metadata '{key}' is not valid JSON (a damaged file)") from None
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The file's string metadata (format, config, generator_sha256, ...) without reading any tensor."""
+    return dict(_open(Path(path)).metadata())
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
-    return json.loads(_open(Path(path)).metadata()["config"])
+    path = Path(path)
+    return _json(path, _open(path).metadata(), "config")
 
 
 def load_checkpoint(path: str | Path, only: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return ``(config, state)``; ``only="G"`` reads just that part (inference needs no optimiser)."""
-    handle = _open(Path(path))
+    path = Path(path)
+    handle = _open(path)
     meta = handle.metadata()
-    skeleton = json.loads(meta["state"])
-    if only is not None:
-        entries = dict(skeleton["__dict__"])
-        skeleton = {"__dict__": [[only, entries[only]]]}
-        keys = [k for k in handle.keys() if k.startswith(f"s.{only}.")]  # noqa: SIM118 (safe_open has no __iter__)
-    else:
-        keys = list(handle.keys())
-    tensors = {k: handle.get_tensor(k) for k in keys}
-    return json.loads(meta["config"]), unpack(skeleton, tensors)
+    skeleton = _json(path, meta, "state")
+    try:
+        if only is not None:
+            entries = dict(skeleton["__dict__"])
+            if only not in entries:
+                raise CheckpointError(f"{path}: holds no '{only}' weights (it has {', '.join(entries)})")
+            skeleton = {"__dict__": [[only, entries[only]]]}
+            keys = [k for k in handle.keys() if k.startswith(f"s.{only}.")]  # noqa: SIM118 (no __iter__)
+        else:
+            keys = list(handle.keys())
+        tensors = {k: _tensor(path, handle, k) for k in keys}
+        state = unpack(skeleton, tensors)
+    except KeyError as err:
+        raise CheckpointError(f"{path}: tensor {err.args[0]!r} named in the metadata is missing from the file "
+                              f"(a damaged or hand-made checkpoint)") from None
+    except (TypeError, ValueError, IndexError) as err:
+        if isinstance(err, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: checkpoint metadata 'state' has an unexpected layout "
+                              f"({_one_line(err)})") from None
+    return _json(path, meta, "config"), state
+
+
+def _tensor(path: Path, handle: Any, key: str) -> torch.Tensor:
+    try:
+        return handle.get_tensor(key)
+    except Exception as err:  # truncated data section
+        raise CheckpointError(f"{path}: cannot read tensor {key!r} ({_one_line(err)})") from None
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def checkpoint_name(step: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 
 import torch
@@ -10,12 +11,24 @@ import torch
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto``: CUDA (this process's GPU under torchrun), then Apple MPS, then CPU."""
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def pick_device(name: str = "auto", local_rank: int = 0, option: str = "train.device") -> torch.device:
+    """``auto``: CUDA (this process's GPU under torchrun), then Apple MPS, then CPU.
+
+    ``option`` is how the caller's user spelled the setting (``train.device``, ``--device``): errors name it.
+    """
     if name != "auto":
-        device = torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise ValueError(f"{option}: '{name}' is not a device (expected auto, cpu, cuda, cuda:N or mps)") \
+                from None
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"train.device: '{name}' requested but CUDA is not available")
+            raise ValueError(f"{option}: '{name}' requested but CUDA is not available")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"{option}: '{name}' requested but Apple MPS is not available")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
@@ -24,13 +37,35 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
-def check_precision(precision: str, device: torch.device) -> None:
+def check_precision(precision: str, device: torch.device, option: str = "train.precision") -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"{option}: '{precision}' is not one of {', '.join(PRECISIONS)}")
     if precision == "fp16" and device.type != "cuda":
-        raise ValueError("train.precision: fp16 needs a CUDA device (its grad scaler); use bf16 on CPU")
+        raise ValueError(f"{option}: fp16 needs a CUDA device (its grad scaler); use bf16 on CPU")
+
+
+def resolve_precision(precision: str, device: torch.device, option: str = "train.precision") -> str:
+    """``auto`` -> ``bf16`` where the device computes bf16 natively, else ``fp32``; others as given."""
+    check_precision(precision, device, option)
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16(device) else "fp32"
+
+
+def resolve_channels_last(setting: bool | None, precision: str) -> bool:
+    """``None`` (auto): NHWC with reduced precision, where oneDNN's and cuDNN's fast kernels want it."""
+    return precision in ("bf16", "fp16") if setting is None else setting
+
+
+def native_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_native_bf16()
 
 
 @contextlib.contextmanager
 def autocast(precision: str, device: torch.device) -> Iterator[None]:
+    """Mixed precision for the block; ``precision`` is already resolved (``fp32``, ``bf16`` or ``fp16``)."""
     if precision == "fp32":
         yield
         return
@@ -38,6 +73,7 @@ def autocast(precision: str, device: torch.device) -> Iterator[None]:
         yield
 
 
+@functools.cache
 def cpu_has_native_bf16() -> bool:
     """True on CPUs with AVX512-BF16 or AMX, where bf16 autocast is a real speed-up (Linux only)."""
     try:

@@ -156,7 +156,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         data = await image_bytes(request, await read_body(request, settings.max_body_bytes))
         translator = served.translator
         array = await run_in_threadpool(decode_image, data, translator.input_nc, settings.max_pixels,
-                                        served.palette_name, translator.size_multiple)
+                                        served.palette_name, served.network_size)
         try:
             output = await batchers[model].submit(to_tensor(array))
         except QueueFullError as err:

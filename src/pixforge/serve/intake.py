@@ -14,6 +14,8 @@ pixel mode, and only then the pixels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
@@ -96,12 +98,12 @@ def sniff_format(data: bytes) -> str | None:
 
 
 def decode_image(data: bytes, channels: int, max_pixels: int, palette: str | None = None,
-                 multiple: int = 1) -> np.ndarray:
+                 network_size: Callable[[int, int], tuple[int, int]] | None = None) -> np.ndarray:
     """Check and decode an encoded image to an HxWxC uint8 array with ``channels`` channels.
 
     ``palette`` names the model's input palette: a label map must be colour, so gray is refused for it.
-    ``multiple`` is the model's size multiple: the image is padded to it, and the padded size must fit
-    ``max_pixels`` too (a 1x4000000 strip would become 256x4000000 for a unet_256). Only the decoder for
+    ``network_size(h, w)`` is the size the model runs an image at (rescaled, padded to its multiple): it must
+    fit ``max_pixels`` too, or a 1x4000000 strip would run as 256x4000000 on a unet_256. Only the decoder for
     the sniffed format may read the bytes.
     """
     fmt = sniff_format(data)
@@ -110,8 +112,9 @@ def decode_image(data: bytes, channels: int, max_pixels: int, palette: str | Non
                                  f"{_looks_like(data)}")
     try:
         header = probe_image_bytes(data, BODY, max_pixels, (fmt,))
-        _check_policy(header.format, header.mode, header.frames, header.bits, palette)
-        _check_padded_size(header.height, header.width, multiple, max_pixels)
+        _check_policy(header.format, header.mode, header.bits, palette)
+        if network_size is not None:
+            _check_network_size(header.height, header.width, network_size, max_pixels)
         return read_image_bytes(data, channels, BODY, max_pixels, (fmt,))
     except NotAnImageError:  # the magic bytes promised this format, its decoder disagrees
         raise HTTPException(400, f"{BODY}: starts like {fmt} but is not a readable {fmt} (truncated or corrupt)") \
@@ -121,11 +124,9 @@ def decode_image(data: bytes, channels: int, max_pixels: int, palette: str | Non
         raise HTTPException(status, str(err)) from None
 
 
-def _check_policy(fmt: str, mode: str, frames: int, bits: int, palette: str | None) -> None:
-    """What the server refuses although the data layer could read it (gray -> RGB and back are fine for
-    image models: exact conversions, as the reference's own loader makes them)."""
-    if frames > 1 and fmt != "MPO":  # MPO: a camera JPEG whose first frame is the picture
-        raise HTTPException(415, f"{BODY}: animated {fmt} ({frames} frames); send a single still image")
+def _check_policy(fmt: str, mode: str, bits: int, palette: str | None) -> None:
+    """What the server refuses although the data layer could read it (animations the data layer refuses
+    itself; gray -> RGB and back are fine for image models: exact conversions, as the reference makes them)."""
     if mode == "CMYK":
         raise HTTPException(415, f"{BODY}: CMYK {fmt} needs a colour profile to become RGB; convert it to RGB "
                                  f"(sRGB) first")
@@ -138,11 +139,12 @@ def _check_policy(fmt: str, mode: str, frames: int, bits: int, palette: str | No
                                  f"in the '{palette}' palette")
 
 
-def _check_padded_size(height: int, width: int, multiple: int, max_pixels: int) -> None:
-    padded_h, padded_w = -(-height // multiple) * multiple, -(-width // multiple) * multiple
-    if padded_h * padded_w > max_pixels:
-        raise HTTPException(413, f"{BODY}: {width}x{height} becomes {padded_w}x{padded_h} = {padded_w * padded_h} "
-                                 f"pixels padded to multiples of {multiple} for this model, over max_pixels "
+def _check_network_size(height: int, width: int, network_size: Callable[[int, int], tuple[int, int]],
+                        max_pixels: int) -> None:
+    net_h, net_w = network_size(height, width)
+    if net_h * net_w > max_pixels:
+        raise HTTPException(413, f"{BODY}: {width}x{height} runs as {net_w}x{net_h} = {net_w * net_h} pixels in this "
+                                 f"model (its trained scale, padded to its size multiple), over max_pixels "
                                  f"{max_pixels}")
 
 

@@ -11,10 +11,10 @@ import torch
 
 from pixforge.data.palette import get_palette
 from pixforge.infer.translator import Translator
-from pixforge.runtime.device import cpu_has_native_bf16, pick_device
+from pixforge.runtime.device import check_precision, pick_device
+from pixforge.runtime.scale import inference_size
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -37,6 +37,14 @@ class ServedModel:
             return "labels-to-image"
         return "image-to-labels" if data.output_palette else "image-to-image"
 
+    def network_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size the generator runs an HxW input at: rescaled to its trained scale where that matters
+        (``runtime.scale``), then padded to its size multiple."""
+        t = self.translator
+        h, w = inference_size(height, width, t.config.data, t.scale, t.size_multiple)
+        m = t.size_multiple
+        return -(-h // m) * m, -(-w // m) * m
+
     def info(self, max_batch: int) -> dict[str, Any]:
         """What ``GET /v1/models`` says about the model (and what the drawing page needs)."""
         config = self.translator.config
@@ -49,6 +57,7 @@ class ServedModel:
             "output_channels": config.data.output_nc,
             "trained_size": config.data.crop_size,
             "size_multiple": self.translator.size_multiple,
+            "model_hash": self.translator.model_hash,
             "palette": get_palette(self.palette_name).to_dict() if self.palette_name else None,
             "max_batch": max_batch,
         }
@@ -69,22 +78,18 @@ def load_model(name: str, path: str | Path, device: str = "auto", precision: str
                threads: int | None = None) -> ServedModel:
     """Load a run directory or checkpoint (PyTorch) or an ``export onnx`` file (ONNX Runtime) and warm it up.
 
-    PyTorch runs channels_last with ``precision`` ``auto`` (bf16 autocast where the hardware has bf16, else
-    fp32), ``fp32`` or ``bf16``; ONNX Runtime runs the fp32 export. One forward at the trained size runs
-    here, so a broken model stops the server at start-up and the first request pays no warm-up.
+    PyTorch runs with the core's fast defaults (``precision`` ``auto``: bf16 where the hardware has it, with
+    channels_last); ONNX Runtime runs the fp32 export. One forward at the trained size runs here, so a broken
+    model stops the server at start-up and the first request pays no warm-up.
     """
     path = Path(path)
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision '{precision}': expected one of {', '.join(PRECISIONS)}")
     if path.suffix.lower() == ".onnx":
         translator = Translator.from_onnx(path, intra_op_num_threads=threads)
         backend = "onnxruntime"
     else:
-        chosen = pick_device(device)
-        if precision == "auto":
-            native = chosen.type == "cuda" or (chosen.type == "cpu" and cpu_has_native_bf16())
-            precision = "bf16" if native else "fp32"
-        translator = Translator.from_pretrained(path, device=chosen, precision=precision, channels_last=True)
+        chosen = pick_device(device, option="--device")
+        check_precision(precision, chosen, option="--precision")
+        translator = Translator.from_pretrained(path, device=chosen, precision=precision)
         backend = "pytorch"
     for side, channels in (("input", translator.input_nc), ("output", translator.output_nc)):
         if channels not in (1, 3):

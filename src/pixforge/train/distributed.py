@@ -57,3 +57,12 @@ def mean_over_ranks(values: dict[str, torch.Tensor], info: Dist) -> dict[str, to
     stacked = torch.stack([values[k].float() for k in keys])
     dist.all_reduce(stacked)
     return dict(zip(keys, stacked / info.world_size, strict=True))
+
+
+def max_over_ranks(value: torch.Tensor, info: Dist) -> torch.Tensor:
+    """The largest value on any rank (every rank must call it at the same step)."""
+    if not info.enabled:
+        return value
+    value = value.clone()
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return value

@@ -22,17 +22,25 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader
 
+from pixforge.atomic import write_text
 from pixforge.config import Config
 from pixforge.data.datasets import PairedDataset
 from pixforge.runtime import checkpoint as ckpt
-from pixforge.runtime.device import pick_device, should_compile
+from pixforge.runtime.device import pick_device, resolve_channels_last, resolve_precision, should_compile
 from pixforge.runtime.memory import keep_freed_memory
-from pixforge.train.distributed import Dist, barrier, init_distributed, mean_over_ranks, shutdown_distributed
+from pixforge.train.distributed import (
+    Dist,
+    barrier,
+    init_distributed,
+    max_over_ranks,
+    mean_over_ranks,
+    shutdown_distributed,
+)
 from pixforge.train.metrics_log import MetricsLog
 from pixforge.train.models import Recipe, create_recipe
 from pixforge.train.sampler import EpochBatches
 from pixforge.train.samples import mean_l1, write_sample_grid
-from pixforge.train.schedule import lr_factor
+from pixforge.train.schedule import Schedule
 
 
 @dataclass
@@ -52,6 +60,10 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False) -> RunResult:
         shutdown_distributed(dist)
 
 
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; nothing from that step on was saved."""
+
+
 def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
     t = cfg.train
     if t.keep_freed_memory:
@@ -61,12 +73,16 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
         torch.use_deterministic_algorithms(True)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not t.deterministic
-    torch.manual_seed(t.seed)  # identical initial weights on every rank
     saved_state = _resumable_state(run_dir) if resume else None  # before loading data: fail fast
 
     dataset = PairedDataset(cfg.data, cfg.data.train_split, train=True)
-    dataset.preload(progress=dist.is_main and sys.stderr.isatty())  # decode once (forked workers inherit it)
+    _report_skipped(dataset, dist)
+    cfg = _resolved(cfg, device, dataset)  # what "auto" became, and the scale the model will learn
+    t = cfg.train
+    if _workers(cfg) > 0:
+        dataset.preload(progress=dist.is_main and sys.stderr.isatty())  # forked workers inherit the cache
     val_set = _maybe_val_set(cfg)
+    torch.manual_seed(t.seed)  # identical initial weights on every rank
     recipe = create_recipe(cfg, device)
     step = 0
     if saved_state is not None:
@@ -79,30 +95,36 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
         recipe.compile()
 
     batches = EpochBatches(len(dataset), t.batch_size, t.seed, dist.rank, dist.world_size)
-    total = t.max_steps or (t.n_epochs + t.n_epochs_decay) * batches.steps_per_epoch
+    schedule = Schedule.from_config(t, batches.steps_per_epoch)
+    total = schedule.total_steps
     preview = val_set or dataset
     if dist.is_main:
         _prepare_run_dir(run_dir, cfg, resume)
     log = MetricsLog(run_dir / "metrics.jsonl", dist.is_main, resume_step=step if resume else None)
-    if dist.is_main and step == 0 and val_set is not None:
+    if dist.is_main and step == 0 and val_set is not None and t.val_every:
         log.write({"step": 0, "val_l1": mean_l1(recipe.generator, val_set, device, t.precision)})
 
-    saved: Path | None = None
+    saved: Path | None = _latest(run_dir) if resume else None
     running: dict[str, torch.Tensor] = {}
+    # The first step whose losses were not finite (-1: none), kept on the device: no host sync per step.
+    first_bad = torch.full((), -1, dtype=torch.long, device=device)
     last_time, last_step = time.perf_counter(), step
     recipe.train()
     with _progress(dist.is_main) as bar:
         task = bar.add_task("train", total=total, completed=step, losses="")
         while step < total:
             epoch, first = divmod(step, batches.steps_per_epoch)
-            recipe.set_lr_factor(lr_factor(epoch, t.n_epochs, t.n_epochs_decay))
             for batch in _loader(dataset, batches.batches(epoch, first), cfg, device):
+                recipe.set_lr_factor(schedule.factor(step))
                 losses = recipe.train_step(batch)
                 step += 1
+                finite = torch.stack(list(losses.values())).isfinite().all()
+                first_bad = torch.where((first_bad < 0) & ~finite, step, first_bad)
                 for k, v in losses.items():  # summed on the device: no host sync per step
                     running[k] = running.get(k, 0) + v
 
                 if step % t.log_every == 0 or step == total:
+                    _stop_if_diverged(first_bad, running, saved, dist)
                     now = time.perf_counter()
                     running = mean_over_ranks(running, dist)
                     record = _record(step, epoch, running, step - last_step, now - last_time, recipe)
@@ -118,6 +140,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
                 if dist.is_main and val_set is not None and t.val_every and step % t.val_every == 0:
                     log.write({"step": step, "val_l1": mean_l1(recipe.generator, val_set, device, t.precision)})
                 if step % t.checkpoint_every == 0 or step == total:
+                    _stop_if_diverged(first_bad, running, saved, dist)  # never save a diverged state
                     saved = _save(recipe, cfg, run_dir, step, epoch, dist) or saved
                 last_time += time.perf_counter() - paused  # it/s measures training, not bookkeeping
                 if step >= total:
@@ -128,18 +151,65 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
     return RunResult(run_dir, step, saved)
 
 
+def _resolved(cfg: Config, device: torch.device, dataset: PairedDataset) -> Config:
+    """The config with "auto" settings resolved for this device and the training images' size recorded:
+    what config.yaml and the checkpoints say, so a resumed run and inference see the same choices."""
+    precision = resolve_precision(cfg.train.precision, device)
+    return cfg.model_copy(update={
+        "train": cfg.train.model_copy(update={
+            "precision": precision, "channels_last": resolve_channels_last(cfg.train.channels_last, precision)}),
+        "data": cfg.data.model_copy(update={"source_size": dataset.source_size()}),
+    })
+
+
+def _stop_if_diverged(first_bad: torch.Tensor, running: dict[str, torch.Tensor], saved: Path | None,
+                      dist: Dist) -> None:
+    bad_step = int(max_over_ranks(first_bad, dist))
+    if bad_step < 0:
+        return
+    names = [k for k, v in running.items() if not torch.isfinite(v).all()] or ["a loss"]
+    keep = f"the last good checkpoint is {saved}" if saved else "no checkpoint was written"
+    raise TrainingDiverged(f"training diverged: {', '.join(names)} became NaN or infinite at step {bad_step}; "
+                           f"{keep} (try a lower train.lr, or train.precision fp32)")
+
+
+def _report_skipped(dataset: PairedDataset, dist: Dist) -> None:
+    """data.skip_bad: say which files were left out, not only how many."""
+    if not dataset.skipped or not dist.is_main:
+        return
+    print(f"skipped {len(dataset.skipped)} unreadable pair(s) (data.skip_bad):", file=sys.stderr)
+    for path, reason in dataset.skipped[:20]:
+        print(f"  {path}: {reason}", file=sys.stderr)
+    if len(dataset.skipped) > 20:
+        print(f"  ... and {len(dataset.skipped) - 20} more", file=sys.stderr)
+
+
+def _latest(run_dir: Path) -> Path | None:
+    try:
+        return ckpt.find_checkpoint(run_dir)
+    except ckpt.CheckpointError:
+        return None
+
+
 def _maybe_val_set(cfg: Config) -> PairedDataset | None:
+    """The validation split as whole images (validation works the way inference does), if there is one."""
     if cfg.data.val_split is None or cfg.data.root is None:
         return None
     if not (Path(cfg.data.root) / cfg.data.val_split).is_dir():
         return None
-    return PairedDataset(cfg.data, cfg.data.val_split, train=False)
+    return PairedDataset(cfg.data, cfg.data.val_split, train=False, whole=True)
+
+
+def _workers(cfg: Config) -> int:
+    if cfg.data.num_workers is not None:
+        return cfg.data.num_workers
+    # On 2 cores a worker only steals time from the model; cached data is cheap to serve in-process.
+    cores = os.cpu_count() or 1
+    return 0 if cores <= 2 else min(4, cores // 2)
 
 
 def _loader(dataset: PairedDataset, batches: Any, cfg: Config, device: torch.device) -> DataLoader:
-    workers = cfg.data.num_workers
-    if workers is None:  # on 2 cores a worker only steals time from the model; cached data is cheap
-        workers = 0 if (os.cpu_count() or 1) <= 2 else min(4, (os.cpu_count() or 1) // 2)
+    workers = _workers(cfg)
     # A private generator: otherwise each new loader draws a base seed from the global RNG, and a run
     # resumed mid-epoch would draw it at a different step than an uninterrupted run (breaking exactness).
     return DataLoader(dataset, batch_sampler=list(batches), num_workers=workers,
@@ -173,7 +243,7 @@ def _prepare_run_dir(run_dir: Path, cfg: Config, resume: bool) -> None:
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     (run_dir / "samples").mkdir(exist_ok=True)
     if not resume:
-        (run_dir / "config.yaml").write_text(cfg.to_yaml())
+        write_text(run_dir / "config.yaml", cfg.to_yaml())
 
 
 def _per_rank_state(recipe: Recipe, dist: Dist) -> list[dict[str, Any]]:

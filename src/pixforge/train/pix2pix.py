@@ -15,7 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 from pixforge.config import Config
 from pixforge.nn import adversarial_loss, gradient_penalty, l1_loss
 from pixforge.nn.build import build_discriminator, build_generator, set_gradient_checkpointing
-from pixforge.runtime.device import autocast, check_precision
+from pixforge.runtime.device import autocast, resolve_channels_last, resolve_precision
 from pixforge.train.image_pool import ImagePool
 from pixforge.train.models import register_recipe
 
@@ -32,9 +32,10 @@ def make_adam(params: Any, cfg: Config, device: torch.device, fast: bool = True)
 @register_recipe("pix2pix")
 class Pix2Pix:
     def __init__(self, cfg: Config, device: torch.device) -> None:
-        check_precision(cfg.train.precision, device)
         self.cfg, self.device = cfg, device
-        self.memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+        self.precision = resolve_precision(cfg.train.precision, device)
+        channels_last = resolve_channels_last(cfg.train.channels_last, self.precision)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.generator = build_generator(cfg).to(device, memory_format=self.memory_format)
         set_gradient_checkpointing(self.generator, cfg.train.gradient_checkpointing)
         self.discriminator = build_discriminator(cfg).to(device, memory_format=self.memory_format)
@@ -43,7 +44,7 @@ class Pix2Pix:
         self.D: nn.Module = self.discriminator
         self.opt_G = make_adam(self.generator.parameters(), cfg, device, cfg.train.fused_adam)
         self.opt_D = make_adam(self.discriminator.parameters(), cfg, device, cfg.train.fused_adam)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.precision == "fp16")
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         self.gan = adversarial_loss(cfg.loss.gan_mode)
         self.pool = ImagePool(cfg.train.pool_size, seed=cfg.train.seed)
 
@@ -77,7 +78,7 @@ class Pix2Pix:
         """One D update then one G update; returns detached losses (no host sync here)."""
         to = {"device": self.device, "memory_format": self.memory_format, "non_blocking": True}
         real_in, real_out = batch["input"].to(**to), batch["target"].to(**to)
-        precision, lambda_l1 = self.cfg.train.precision, self.cfg.loss.lambda_l1
+        precision, lambda_l1 = self.precision, self.cfg.loss.lambda_l1
 
         with autocast(precision, self.device):
             fake_out = self.G(real_in)

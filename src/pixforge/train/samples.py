@@ -1,18 +1,24 @@
-"""Sample grids (input | output | target per row) and the validation L1, computed in eval mode."""
+"""Sample grids (input | output | target per row) and validation L1, computed the way inference works.
+
+Validation items are whole images as stored (``PairedDataset(whole=True)``), translated in eval mode at the
+trained scale by the same routine ``Translator`` uses (``runtime.scale.apply_generator``): the number a run
+logs is the number a user gets from ``pixforge translate`` on those images.
+"""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
-from torch.utils.data import Dataset
 
+from pixforge.data.datasets import PairedDataset
 from pixforge.data.image_io import from_tensor, write_image
-from pixforge.runtime.device import autocast
+from pixforge.nn.build import size_multiple
+from pixforge.nn.modes import evaluating
+from pixforge.runtime.scale import apply_generator, inference_size
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -23,56 +29,43 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def make_grid(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:
-    """Tile equally sized HxWx3 uint8 images into rows with a white gap between them."""
+    """Tile HxWx3 uint8 images into rows with a white gap; each is resized to the first image's size."""
     h, w = rows[0][0].shape[:2]
     cols = max(len(r) for r in rows)
     grid = np.full((len(rows) * (h + gap) - gap, cols * (w + gap) - gap, 3), 255, np.uint8)
     for i, row in enumerate(rows):
         for j, image in enumerate(row):
-            grid[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = as_rgb(image)
+            cell = as_rgb(image)
+            if cell.shape[:2] != (h, w):
+                cell = np.asarray(Image.fromarray(cell).resize((w, h), Image.Resampling.BILINEAR))
+            grid[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = cell
     return grid
 
 
-@contextlib.contextmanager
-def evaluating(generator: nn.Module) -> Iterator[None]:
-    """Eval mode (running BatchNorm statistics, no dropout) for the block, then back to what it was."""
-    was_training = generator.training
-    generator.eval()
-    try:
-        yield
-    finally:
-        generator.train(was_training)
-
-
-@torch.inference_mode()
-def translate_items(generator: nn.Module, dataset: Dataset, indices: list[int], device: torch.device,
-                    precision: str = "fp32") -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(input, output, target) uint8 images for dataset items, with the generator in eval mode."""
-    out = []
+def translate_item(generator: nn.Module, dataset: PairedDataset, index: int, device: torch.device,
+                   precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input, output, target) tensors in [-1, 1] for one item, the generator applied at the trained scale."""
+    item = dataset[index]
+    x = item["input"].unsqueeze(0)
+    multiple = size_multiple(generator)
+    size = inference_size(*x.shape[-2:], dataset.cfg, "auto", multiple)
     with evaluating(generator):
-        for i in indices:
-            item = dataset[i]
-            with autocast(precision, device):
-                fake = generator(item["input"].unsqueeze(0).to(device))[0].float().cpu()
-            out.append((from_tensor(item["input"]), from_tensor(fake), from_tensor(item["target"])))
-    return out
+        fake = apply_generator(generator, x, multiple=multiple, size=size, device=device, precision=precision)
+    return item["input"], fake[0], item["target"]
 
 
-def write_sample_grid(path: Path, generator: nn.Module, dataset: Dataset, device: torch.device,
+def write_sample_grid(path: Path, generator: nn.Module, dataset: PairedDataset, device: torch.device,
                       precision: str = "fp32", count: int = 4) -> Path:
-    triples = translate_items(generator, dataset, list(range(min(count, len(dataset)))), device, precision)
-    return write_image(make_grid([list(t) for t in triples]), path)
+    rows = [[from_tensor(t) for t in translate_item(generator, dataset, i, device, precision)]
+            for i in range(min(count, len(dataset)))]
+    return write_image(make_grid(rows), path)
 
 
-@torch.inference_mode()
-def mean_l1(generator: nn.Module, dataset: Dataset, device: torch.device, precision: str = "fp32",
+def mean_l1(generator: nn.Module, dataset: PairedDataset, device: torch.device, precision: str = "fp32",
             limit: int | None = None) -> float:
-    """Mean absolute error in [-1, 1] units between G(input) and target, eval mode."""
+    """Mean absolute error in [-1, 1] units between G(input) and target, eval mode, at the trained scale."""
     total, n = 0.0, min(len(dataset), limit or len(dataset))
-    with evaluating(generator):
-        for i in range(n):
-            item = dataset[i]
-            with autocast(precision, device):
-                fake = generator(item["input"].unsqueeze(0).to(device)).float()
-            total += (fake[0] - item["target"].to(device)).abs().mean().item()
+    for i in range(n):
+        _, fake, target = translate_item(generator, dataset, i, device, precision)
+        total += (fake - target).abs().mean().item()
     return total / max(n, 1)
