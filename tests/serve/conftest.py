@@ -34,13 +34,11 @@ def tiny_checkpoint(path: Path, **data: object) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """``labels``: facades label map -> photo; ``photo``: RGB -> RGB; ``labels_onnx``: the labels export;
-    ``six_channels``: a model no image can feed."""
+    """``labels``: facades label map -> photo; ``photo``: RGB -> RGB; ``labels_onnx``: the labels export."""
     folder = tmp_path_factory.mktemp("serve-models")
     labels = tiny_checkpoint(folder / "labels.safetensors", input_palette="facades")
     photo = tiny_checkpoint(folder / "photo.safetensors")
-    return {"labels": labels, "photo": photo, "labels_onnx": export_onnx(labels, folder / "labels.onnx"),
-            "six_channels": tiny_checkpoint(folder / "six.safetensors", input_nc=6)}
+    return {"labels": labels, "photo": photo, "labels_onnx": export_onnx(labels, folder / "labels.onnx")}
 
 
 @pytest.fixture(scope="session")

@@ -91,6 +91,7 @@ def load_model(name: str, path: str | Path, device: str = "auto", precision: str
         check_precision(precision, chosen, option="--precision")
         translator = Translator.from_pretrained(path, device=chosen, precision=precision)
         backend = "pytorch"
+    # Configs allow 1 or 3 channels today; a one-hot label-map model (pix2pixHD) would need its own intake.
     for side, channels in (("input", translator.input_nc), ("output", translator.output_nc)):
         if channels not in (1, 3):
             raise ValueError(f"{path}: the model's {side} has {channels} channels; the server sends and answers "
