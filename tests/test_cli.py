@@ -67,9 +67,12 @@ def test_a_corrupt_input_is_one_line_naming_the_file(run_dir, tmp_path):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "broken.jpg" in lines[0] and "Traceback" not in result.stderr
-    skipped = pixforge("translate", str(bad), "--model", str(run_dir), "--out", str(tmp_path / "o"),
+    good = tmp_path / "good.png"
+    Image.new("RGB", (40, 30), "blue").save(good)
+    skipped = pixforge("translate", str(bad), str(good), "--model", str(run_dir), "--out", str(tmp_path / "o"),
                        "--skip-bad")
-    assert skipped.returncode == 0 and "1 skipped" in skipped.stdout
+    assert skipped.returncode == 0 and "wrote 1 image" in skipped.stdout and "1 skipped" in skipped.stdout
+    assert "broken.jpg" in skipped.stderr
 
 
 @pytest.mark.parametrize(("args", "needle"), [

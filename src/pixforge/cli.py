@@ -275,11 +275,11 @@ def _facades(data: Path | None) -> Path:
     return root
 
 
-def _report(title: str, rows: list[Any], out: Path) -> None:
+def _report(title: str, rows: list[Any], out: Path, ratio_label: str = "× baseline") -> None:
     from pixforge.bench.report import append_markdown, print_rows, render_markdown
 
-    print_rows(rows)
-    append_markdown(out, render_markdown(title, rows))
+    print_rows(rows, ratio_label)
+    append_markdown(out, render_markdown(title, rows, ratio_label=ratio_label))
     typer.echo(f"appended to {out}")
 
 
@@ -287,16 +287,18 @@ def _report(title: str, rows: list[Any], out: Path) -> None:
 def bench_train(
     data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
     steps: Annotated[int, typer.Option(min=20)] = 200,
-    size: Annotated[int, typer.Option(min=64)] = 256,
-    batch_size: Annotated[int, typer.Option(min=1)] = 1,
-    baseline: Annotated[bool, typer.Option(help="Also run the reference's way beside it, for ratios.")] = True,
+    baseline: Annotated[bool, typer.Option(help="Also run pixforge the reference's way, for ratios.")] = True,
+    reference: Annotated[Path | None, typer.Option(help="A pytorch-CycleGAN-and-pix2pix checkout to run.")] = None,
+    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs the reference.")] = None,
     out: Path = Path("BENCHMARKS.md"),
 ) -> None:
-    """unet_256 + PatchGAN training: pixforge's defaults beside the reference's way (the baseline)."""
+    """Training end to end, whole processes: pixforge with no flags beside the reference's way."""
     from pixforge.bench.train import bench_train as run
 
-    _report(f"train: unet_{size} + PatchGAN, {size}², batch {batch_size}, {steps} steps",
-            run(_facades(data), steps=steps, size=size, batch=batch_size, baseline=baseline), out)
+    rows = run(_facades(data), steps=steps, baseline=baseline, reference=reference,
+               reference_python=reference_python)
+    _report(f"train: facades, unet_256 + PatchGAN, 256², batch 1, {steps} steps, whole process", rows, out,
+            "× reference" if reference else "× baseline")
 
 
 @bench_app.command("translate")
@@ -304,16 +306,19 @@ def bench_translate(
     data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
     count: Annotated[int, typer.Option(min=8)] = 100,
     passes: Annotated[int, typer.Option(min=1)] = 3,
-    baseline: Annotated[bool, typer.Option(help="Also run the reference's way beside it, for ratios.")] = True,
+    baseline: Annotated[bool, typer.Option(help="Also run the reference's way without its code.")] = True,
+    reference: Annotated[Path | None, typer.Option(help="A pytorch-CycleGAN-and-pix2pix checkout to run.")] = None,
+    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs the reference.")] = None,
     out: Path = Path("BENCHMARKS.md"),
 ) -> None:
-    """Folder translation end to end (read, translate, write PNG): baseline, PyTorch and ONNX Runtime."""
+    """Folder translation end to end, whole processes: pixforge translate with no flags vs the reference's way."""
     from pixforge.bench.translate import MODES
     from pixforge.bench.translate import bench_translate as run
 
     modes = MODES if baseline else tuple(m for m in MODES if m != "baseline")
-    _report(f"translate: {count} facades val label maps, 256², end to end",
-            run(_facades(data), count, passes, modes), out)
+    rows = run(_facades(data), count, passes, modes, reference, reference_python)
+    _report(f"translate: {count} facades val label maps, 256², whole process", rows, out,
+            "× reference" if reference else "× baseline")
 
 
 @bench_app.command("quality")

@@ -116,7 +116,8 @@ def test_two_processes_of_batch_one_match_one_process_of_batch_two(tmp_path, str
     # masks are drawn per rank, so they cannot match one process's.
     model = {"generator": "unet_32", "dropout": False}
     data = {"load_size": 36, "crop_size": 32}
-    train = {"max_steps": steps, "checkpoint_every": 4}
+    # fp32: the two runs sum in different orders, and bf16's rounding would swamp the 1e-4 comparison.
+    train = {"max_steps": steps, "checkpoint_every": 4, "precision": "fp32"}
     ddp_cfg = write_config(tmp_path / "b1.yaml", stripes_dataset, model, data, {**train, "batch_size": 1})
     one_cfg = write_config(tmp_path / "b2.yaml", stripes_dataset, model, data, {**train, "batch_size": 2})
     run("train", "-c", str(ddp_cfg), "--out", str(tmp_path / "ddp"), procs=2)
@@ -186,4 +187,4 @@ def test_resume_under_ddp_matches_uninterrupted_ddp_run(tmp_path, stripes_datase
         for idx, slot in full["optim"][net]["state"].items():
             assert torch.equal(slot["exp_avg_sq"], resumed["optim"][net]["state"][idx]["exp_avg_sq"])
     logged = [r["step"] for r in metrics(killed)]
-    assert logged == [0, *range(1, steps + 1)], "metrics.jsonl misses or repeats steps"
+    assert logged == list(range(1, steps + 1)), "metrics.jsonl misses or repeats steps"

@@ -150,3 +150,33 @@ def test_validation_l1_is_what_translate_gets_on_the_whole_images(tmp_path, stri
     pairs = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((stripes_dataset / "val").glob("*.png"))]
     errors = [np.abs(t.predict(p[:, :32]).astype(float) - p[:, 32:]).mean() / 127.5 for p in pairs]
     assert logged == pytest.approx(float(np.mean(errors)), abs=2e-3)  # only the 8-bit rounding differs
+
+
+def test_resume_mid_decay_continues_the_schedule_and_the_weights_exactly(tmp_path, stripes_dataset,
+                                                                         monkeypatch):
+    cfg = tiny(stripes_dataset, max_steps=8, checkpoint_every=2, log_every=1, deterministic=True)
+    train(cfg, tmp_path / "full")
+
+    real_step = pix2pix.Pix2Pix.train_step
+    calls = {"n": 0}
+
+    def crash_at_step_7(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 7:  # after the step-6 checkpoint, inside the decay (steps 4..7)
+            raise KeyboardInterrupt
+        return real_step(self, batch)
+
+    monkeypatch.setattr(pix2pix.Pix2Pix, "train_step", crash_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "crashed")
+    monkeypatch.setattr(pix2pix.Pix2Pix, "train_step", real_step)
+    train(load_config(tmp_path / "crashed" / "config.yaml"), tmp_path / "crashed", resume=True)
+
+    def rates(run):
+        return [r["lr"] for r in read_metrics(run / "metrics.jsonl") if "lr" in r]
+
+    assert rates(tmp_path / "crashed") == rates(tmp_path / "full")
+    assert rates(tmp_path / "full")[-1] == 0.0 and rates(tmp_path / "full")[3] == pytest.approx(2e-4)
+    full = Translator.from_pretrained(tmp_path / "full", precision="fp32").generator.state_dict()
+    resumed = Translator.from_pretrained(tmp_path / "crashed", precision="fp32").generator.state_dict()
+    assert all(torch.equal(full[k], resumed[k]) for k in full)

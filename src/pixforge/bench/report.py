@@ -38,12 +38,13 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads{gpu}"
 
 
-def render_markdown(title: str, rows: list[Row], command: str | None = None) -> str:
+def render_markdown(title: str, rows: list[Row], command: str | None = None,
+                    ratio_label: str = "× baseline") -> str:
     import torch
 
     command = command or "pixforge " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     extras = list(dict.fromkeys(k for r in rows for k in r.extra))  # in the order the rows give them
-    head = ["bench", "mode", "value", "× baseline", *extras, "settings"]
+    head = ["bench", "mode", "value", ratio_label, *extras, "settings"]
     lines = [
         f"### {title}",
         "",
@@ -63,12 +64,12 @@ def render_markdown(title: str, rows: list[Row], command: str | None = None) -> 
     return "\n".join(lines) + "\n"
 
 
-def print_rows(rows: list[Row]) -> None:
+def print_rows(rows: list[Row], ratio_label: str = "× baseline") -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table()
-    for col in ("bench", "mode", "value", "× baseline", "details"):
+    for col in ("bench", "mode", "value", ratio_label, "details"):
         table.add_column(col)
     for r in rows:
         details = ", ".join(f"{k} {v}" for k, v in r.extra.items())

@@ -1,20 +1,30 @@
-"""Training throughput: pixforge's default fast settings against the reference's way, side by side.
+"""Training speed end to end: ``pixforge train`` with no flags beside the reference's way, whole processes.
 
-Each mode runs in its own process (allocator settings are per process) through the real training loop
-on the same data for the same number of steps; speed is the median of the loop's own ``it_s`` records
-after warm-up, quality the mean L1 on held-out pairs after those steps.
+What a user compares is the wall time from typing the command to getting a checkpoint, so every mode is a
+whole process timed from start to exit (imports, data loading, model set-up, training, the final
+checkpoint). facades labels -> photo, unet_256 + 70x70 PatchGAN, batch 1, N steps:
+
+* ``reference``: the reference's own ``train.py`` (its defaults, 4 loader processes), N facades pairs for
+  one epoch = N iterations; run when a checkout is given.
+* ``baseline``: pixforge's loop run the reference's way (fp32, NCHW, per-parameter Adam, JPEG decoded every
+  step, default malloc): a stand-in where no reference checkout is at hand.
+* ``pixforge``: ``pixforge train --config facades --data DIR --set train.max_steps=N``, nothing else.
+
+Speed per step is also read from pixforge's own log (median of its it/s records after the first window).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from statistics import median
 from typing import Any
 
-from pixforge.bench.child import peak_rss_mb, run_child
 from pixforge.bench.report import Row
 
 # The reference's way: fp32, NCHW, per-parameter Adam, JPEG decoded every step, eager, default malloc.
@@ -24,92 +34,77 @@ BASELINE = {
 }
 
 
-def fast_settings(device: str) -> dict[str, Any]:
-    """pixforge's defaults for speed on this machine: bf16 where the hardware has it, channels_last."""
-    from pixforge.runtime.device import cpu_has_native_bf16
-
-    bf16 = device == "cuda" or cpu_has_native_bf16()
-    return {"train": {"precision": "bf16" if bf16 else "fp32", "channels_last": True, "fused_adam": True,
-                      "keep_freed_memory": True}, "data": {"cache": True}}
+def _sets(overrides: dict[str, Any]) -> list[str]:
+    return [arg for section, fields in overrides.items() for key, value in fields.items()
+            for arg in ("--set", f"{section}.{key}={json.dumps(value)}")]
 
 
-def model_config(data_root: Path, steps: int, size: int, batch: int) -> dict[str, Any]:
-    """unet_256 + 70x70 PatchGAN at ``size``, facades labels -> photo, logging every 10 steps."""
-    return {
-        "name": "bench",
-        "model": {"generator": f"unet_{size}", "discriminator": "patchgan"},  # unet_256 at 256²
-        "data": {"root": str(data_root), "direction": "BtoA", "preprocess": "resize_and_crop",
-                 "load_size": size * 286 // 256, "crop_size": size, "max_items": 200, "val_split": None},
-        "train": {"batch_size": batch, "max_steps": steps, "log_every": 10, "sample_every": 10**9,
-                  "checkpoint_every": 10**9, "deterministic": False},
-    }
+def _time(cmd: list[str], log: Path, **kwargs: Any) -> float:
+    start = time.perf_counter()
+    with log.open("w") as f:
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, **kwargs)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... failed (exit {done.returncode}); see {log}")
+    return seconds
 
 
-def _child(config: dict[str, Any], run_dir: Path, val_root: Path | None, out: Path) -> None:
-    """Runs in a fresh process: train, then report speed, memory and held-out L1 as JSON."""
-    import torch
-
-    from pixforge.config import config_from_dict
-    from pixforge.data.datasets import PairedDataset
-    from pixforge.train.loop import train
-    from pixforge.train.metrics_log import read_metrics
-    from pixforge.train.samples import mean_l1
-
-    cfg = config_from_dict(config)
-    result = train(cfg, run_dir)
-    records = [r for r in read_metrics(run_dir / "metrics.jsonl") if r.get("it_s")]
-    speeds = [r["it_s"] for r in records[1:]] or [r["it_s"] for r in records]  # first window = warm-up
-    report: dict[str, Any] = {"it_s": median(speeds), "windows": len(speeds),
-                              "final_G_L1": records[-1].get("G_L1") if records else None,
-                              "peak_rss_mb": peak_rss_mb()}
-    if torch.cuda.is_available():
-        report["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    if val_root is not None:
-        from pixforge.infer.translator import Translator
-
-        t = Translator.from_pretrained(result.checkpoint, device="auto")
-        data_cfg = cfg.data.model_copy(update={"root": val_root, "max_items": None})
-        held_out = PairedDataset(data_cfg, "val", train=False)
-        report["val_l1"] = mean_l1(t.generator, held_out, t.device, "fp32", limit=50)
-    out.write_text(json.dumps(report))
-
-
-def run_mode(name: str, overrides: dict[str, Any], data_root: Path, steps: int, size: int, batch: int,
-             quality: bool) -> dict[str, Any]:
+def _pixforge(mode: str, facades: Path, steps: int, work: Path, extra: dict[str, Any]) -> dict[str, Any]:
     from pixforge.config import deep_merge
 
-    config = deep_merge(model_config(data_root, steps, size, batch), overrides)
-    with tempfile.TemporaryDirectory(prefix=f"pixforge-bench-{name}-") as tmp:
-        args = [json.dumps(config), str(Path(tmp) / "run"), str(data_root) if quality else ""]
-        report = run_child("pixforge.bench.train", args, Path(tmp) / "report.json", quiet=True)
-    report["mode"] = name
-    return report
+    run = work / mode
+    overrides: dict[str, Any] = deep_merge({"train": {"max_steps": steps}}, extra)
+    if mode == "baseline":
+        overrides = deep_merge(overrides, BASELINE)
+    seconds = _time([sys.executable, "-m", "pixforge", "train", "--config", "facades", "--data", str(facades),
+                     "--out", str(run), *_sets(overrides)], work / f"{mode}.log")
+    from pixforge.config import load_config
+    from pixforge.train.metrics_log import read_metrics
+
+    speeds = [r["it_s"] for r in read_metrics(run / "metrics.jsonl") if r.get("it_s")]
+    written = load_config(run / "config.yaml").train
+    return {"seconds": seconds, "s_step": 1 / median(speeds[1:] or speeds),
+            "settings": f"precision {written.precision}, channels_last {written.channels_last}"}
 
 
-def bench_train(data_root: Path, steps: int = 200, size: int = 256, batch: int = 1, device: str = "cpu",
-                quality: bool = True, baseline: bool = True) -> list[Row]:
-    """Baseline first (unless ``baseline=False``), then pixforge's fast settings; rows carry the ratio."""
-    fast_config = fast_settings(device)
-    base = run_mode("baseline", BASELINE, data_root, steps, size, batch, quality) if baseline else None
-    fast = run_mode("pixforge", fast_config, data_root, steps, size, batch, quality)
+def _reference(facades: Path, steps: int, work: Path, checkout: Path, python: Path) -> dict[str, Any]:
+    stub = work / "stub"
+    stub.mkdir(exist_ok=True)
+    (stub / "wandb.py").write_text("")  # imported at module level by the reference, never used offline
+    cmd = [str(python), "train.py", "--dataroot", str(facades), "--name", "bench", "--model", "pix2pix",
+           "--direction", "BtoA", "--checkpoints_dir", str(work / "reference"), "--max_dataset_size", str(steps),
+           "--n_epochs", "1", "--n_epochs_decay", "0", "--no_html", "--display_freq", "100000",
+           "--print_freq", "10"]
+    seconds = _time(cmd, work / "reference.log", cwd=checkout, env={**os.environ, "PYTHONPATH": str(stub)})
+    return {"seconds": seconds, "s_step": None, "settings": "its train.py defaults (fp32, 4 loader processes)"}
+
+
+def bench_train(facades: Path, steps: int = 200, baseline: bool = True, reference: Path | None = None,
+                reference_python: Path | None = None, overrides: dict[str, Any] | None = None) -> list[Row]:
+    """Reference (if given), baseline (unless ``baseline=False``), then pixforge with no flags.
+
+    ``overrides`` (config sections) apply to both pixforge modes: for tests of this code on tiny models.
+    """
+    with tempfile.TemporaryDirectory(prefix="pixforge-bench-train-") as tmp:
+        work = Path(tmp)
+        results: dict[str, dict[str, Any]] = {}
+        if reference is not None:
+            if reference_python is None:
+                raise ValueError("--reference needs --reference-python (the Python that runs the reference)")
+            results["reference"] = _reference(facades, steps, work, reference, reference_python)
+        if baseline:
+            results["baseline"] = _pixforge("baseline", facades, steps, work, overrides or {})
+        results["pixforge"] = _pixforge("pixforge", facades, steps, work, overrides or {})
+    base_name = "reference" if "reference" in results else "baseline" if "baseline" in results else None
+    base = results[base_name]["seconds"] if base_name else None
     rows = []
-    for report in (base, fast):
-        if report is None:
-            continue
-        detail = ", ".join(f"{k} {v}" for k, v in fast_config["train"].items()) \
-            if report is fast else "fp32, NCHW, per-parameter Adam, JPEG decode every step, eager"
-        rows.append(Row(
-            bench="train", mode=report["mode"], detail=detail,
-            value=report["it_s"] * batch, unit="images/s",
-            ratio=report["it_s"] / base["it_s"] if base else None,
-            extra={"s/step": round(1 / report["it_s"], 4), "peak RSS MB": round(report["peak_rss_mb"]),
-                   **({"peak GPU MB": round(report["peak_gpu_mb"])} if "peak_gpu_mb" in report else {}),
-                   **({f"val L1 @{steps}": round(report["val_l1"], 4)} if "val_l1" in report else {}),
-                   "final G_L1": report["final_G_L1"]},
-        ))
+    for mode, r in results.items():
+        detail = "pixforge train --config facades, no flags" if mode == "pixforge" else r["settings"]
+        if mode == "pixforge":
+            detail += f" (resolved: {r['settings']})"
+        rows.append(Row(bench="train", mode=mode, detail=detail, value=r["seconds"], unit="s whole process",
+                        ratio=base / r["seconds"] if base else None,
+                        extra={"s/step (own log)": round(r["s_step"], 3) if r["s_step"] else "",
+                               "× baseline": f"{results['baseline']['seconds'] / r['seconds']:.2f}×"
+                               if "baseline" in results else ""}))
     return rows
-
-
-if __name__ == "__main__":
-    config_json, run_dir, val_root, out = sys.argv[1:5]
-    _child(json.loads(config_json), Path(run_dir), Path(val_root) if val_root else None, Path(out))

@@ -1,14 +1,23 @@
-"""Folder translation end to end (read, translate, write PNG): the reference's way against pixforge's.
+"""Folder translation end to end, whole processes: ``pixforge translate`` with no flags vs the reference's way.
 
-The baseline does what the reference's ``test.py`` does per image: decode, fp32 NCHW forward at batch 1,
-encode and save, one after another. pixforge batches equal sizes, runs bf16 + channels_last (where the
-hardware has bf16) or ONNX Runtime, and decodes/encodes on threads beside the model. Each mode runs in
-its own process on the same files with the same weights; the figure is the median of several passes.
+A user compares the time from typing the command to having the images, so each mode is a whole process
+(imports, model load, reading, translating, writing PNGs), timed from start to exit, median of several passes:
+
+* ``reference``: the reference's own ``test.py --eval`` on the facades val split (aligned A|B files), with the
+  same weights converted to its format; run when a checkout is given.
+* ``baseline``: the reference's way without its code: decode, fp32 NCHW forward at batch 1, encode and save,
+  one image after another.
+* ``pixforge``: ``pixforge translate LABELS --model CHECKPOINT --out DIR``, nothing else.
+* ``pixforge-onnx``: the same with ``--model model.onnx`` (an ``export onnx`` file).
+
+The model is an ngf-64 unet_256 with the reference's random initialisation: speed does not depend on training.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -16,11 +25,9 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from pixforge.bench.child import peak_rss_mb, run_child
 from pixforge.bench.report import Row
 
-MODES = ("baseline", "pixforge-torch-b1", "pixforge-torch", "pixforge-onnx")
-"""``-b1``: one image per forward (latency-bound use); the others batch 8 equal-size images."""
+MODES = ("reference", "baseline", "pixforge", "pixforge-onnx")
 
 
 def write_inputs(facades: Path, folder: Path, count: int = 100) -> list[Path]:
@@ -41,24 +48,43 @@ def write_inputs(facades: Path, folder: Path, count: int = 100) -> list[Path]:
 
 
 def _checkpoint(folder: Path) -> Path:
-    """unet_256 (ngf 64) with the reference's random init: speed does not depend on training."""
     import torch
 
-    from pixforge.config import Config
-    from pixforge.nn.build import build_generator
+    from pixforge.config import load_config
+    from pixforge.nn.build import build_discriminator, build_generator
     from pixforge.runtime.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
-    cfg = Config()
-    return save_checkpoint(folder / "bench.safetensors", cfg.to_dict(), {"G": build_generator(cfg).state_dict()})
+    cfg = load_config("facades")
+    state = {"G": build_generator(cfg).state_dict(), "D": build_discriminator(cfg).state_dict()}
+    return save_checkpoint(folder / "bench.safetensors", cfg.to_dict(), state)
 
 
-def _baseline_pass(generator: Any, files: list[Path], out: Path) -> None:
+def _reference_checkpoint(checkpoint: Path, folder: Path) -> Path:
+    """The same generator as the reference's ``latest_net_G.pth`` (its nested U-Net key names)."""
+    import torch
+
+    from pixforge.compat.reference import unet_key_map
+    from pixforge.runtime.generator import load_generator
+
+    generator = load_generator(checkpoint).generator
+    mapping = unet_key_map(generator)
+    state = {mapping[k]: v for k, v in generator.state_dict().items()}
+    (folder / "bench").mkdir(parents=True, exist_ok=True)
+    torch.save(state, folder / "bench" / "latest_net_G.pth")
+    return folder
+
+
+def _baseline(checkpoint: Path, files: list[Path], out: Path) -> None:
+    """Runs in its own process: the reference's per-image loop."""
     import numpy as np
     import torch
     from PIL import Image
 
-    for path in files:  # the reference: one image at a time, all on the main thread
+    from pixforge.runtime.generator import load_generator
+
+    generator = load_generator(checkpoint).generator.eval()
+    for path in files:
         image = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
         x = torch.from_numpy(image.transpose(2, 0, 1)).unsqueeze(0) / 127.5 - 1
         with torch.no_grad():
@@ -67,61 +93,69 @@ def _baseline_pass(generator: Any, files: list[Path], out: Path) -> None:
         Image.fromarray(array).save(out / f"{path.stem}.png")
 
 
-def _child(mode: str, checkpoint: Path, files: list[Path], passes: int, report_path: Path) -> None:
-    import torch
-
-    from pixforge.infer.files import translate_files
-    from pixforge.infer.translator import Translator
-    from pixforge.runtime.device import cpu_has_native_bf16
-    from pixforge.runtime.memory import keep_freed_memory
-
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        if mode == "baseline":
-            generator = Translator.from_pretrained(checkpoint, device="cpu").generator.eval()
-            run = lambda fs: _baseline_pass(generator, fs, out)  # noqa: E731
-            settings = "fp32, NCHW, batch 1, sequential decode/forward/encode"
-        else:
-            keep_freed_memory()
-            batch = 1 if mode.endswith("-b1") else 8
-            if mode == "pixforge-onnx":
-                from pixforge.infer.export import export_onnx
-
-                onnx_path = export_onnx(checkpoint, out / "model.onnx")
-                translator = Translator.from_onnx(onnx_path)
-                settings = f"ONNX Runtime fp32, batch {batch}, threaded decode/encode"
-            else:
-                bf16 = torch.cuda.is_available() or cpu_has_native_bf16()
-                translator = Translator.from_pretrained(checkpoint, precision="bf16" if bf16 else "fp32",
-                                                        channels_last=True)
-                settings = f"{'bf16' if bf16 else 'fp32'}, channels_last, batch {batch}, threaded decode/encode"
-            run = lambda fs: translate_files(translator, fs, out, batch_size=batch)  # noqa: E731
-        run(files[:8])  # warm-up: first-call allocations and kernel selection
-        times = []
-        for _ in range(passes):
-            start = time.perf_counter()
-            run(files)
-            times.append(time.perf_counter() - start)
-    report = {"images_s": len(files) / median(times), "settings": settings,
-              "peak_rss_mb": peak_rss_mb()}
-    report_path.write_text(json.dumps(report))
+def _timed(cmd: list[str], log: Path, **kwargs: Any) -> float:
+    start = time.perf_counter()
+    with log.open("w") as f:
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, **kwargs)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... failed (exit {done.returncode}); see {log}")
+    return seconds
 
 
-def bench_translate(facades: Path, count: int = 100, passes: int = 3, modes: tuple[str, ...] = MODES) -> list[Row]:
+def bench_translate(facades: Path, count: int = 100, passes: int = 3, modes: tuple[str, ...] = MODES,
+                    reference: Path | None = None, reference_python: Path | None = None) -> list[Row]:
+    if "reference" in modes and reference is None:
+        modes = tuple(m for m in modes if m != "reference")
     with tempfile.TemporaryDirectory(prefix="pixforge-bench-translate-") as tmp:
-        files = write_inputs(facades, Path(tmp) / "inputs", count)
-        checkpoint = _checkpoint(Path(tmp))
-        reports: dict[str, dict[str, Any]] = {}
-        for mode in modes:
-            args = [mode, str(checkpoint), json.dumps([str(f) for f in files]), str(passes)]
-            reports[mode] = run_child("pixforge.bench.translate", args, Path(tmp) / f"{mode}.json")
-    base = reports.get("baseline", {}).get("images_s")
-    return [Row(bench="translate", mode=mode, detail=r["settings"], value=r["images_s"], unit="images/s",
-                ratio=r["images_s"] / base if base else None,
-                extra={"ms/image": round(1000 / r["images_s"], 1), "peak RSS MB": round(r["peak_rss_mb"])})
-            for mode, r in reports.items()]
+        work = Path(tmp)
+        files = write_inputs(facades, work / "inputs", count)
+        checkpoint = _checkpoint(work)
+        commands: dict[str, tuple[list[str], dict[str, Any]]] = {}
+        cli = [sys.executable, "-m", "pixforge", "translate", str(work / "inputs"), "--out"]
+        if "reference" in modes:
+            if reference_python is None:
+                raise ValueError("--reference needs --reference-python (the Python that runs the reference)")
+            ckpts = _reference_checkpoint(checkpoint, work / "ref_checkpoints")
+            stub = work / "stub"
+            stub.mkdir()
+            (stub / "wandb.py").write_text("")
+            commands["reference"] = (
+                [str(reference_python), "test.py", "--dataroot", str(facades), "--name", "bench", "--model",
+                 "pix2pix", "--direction", "BtoA", "--checkpoints_dir", str(ckpts), "--phase", "val", "--eval",
+                 "--num_test", str(count), "--results_dir"],
+                {"cwd": reference, "env": {**os.environ, "PYTHONPATH": str(stub)}})
+        if "baseline" in modes:
+            commands["baseline"] = ([sys.executable, "-m", "pixforge.bench.translate", str(checkpoint),
+                                     json.dumps([str(f) for f in files])], {})
+        if "pixforge" in modes:
+            commands["pixforge"] = ([*cli[:5], str(work / "inputs"), "--model", str(checkpoint), "--out"], {})
+        if "pixforge-onnx" in modes:
+            from pixforge.infer.export import export_onnx
+
+            onnx = export_onnx(checkpoint, work / "model.onnx")
+            commands["pixforge-onnx"] = ([*cli[:5], str(work / "inputs"), "--model", str(onnx), "--out"], {})
+        seconds: dict[str, float] = {}
+        for mode, (cmd, kwargs) in commands.items():
+            times = []
+            for i in range(passes):
+                out = work / f"out-{mode}-{i}"
+                out.mkdir()
+                times.append(_timed([*cmd, str(out)], work / f"{mode}.log", **kwargs))
+            seconds[mode] = median(times)
+    base_name = next((m for m in ("reference", "baseline") if m in seconds), None)
+    base = seconds[base_name] if base_name else None
+    details = {"reference": "its test.py --eval (fp32, batch 1)",
+               "baseline": "fp32, NCHW, batch 1, sequential decode/forward/encode",
+               "pixforge": "pixforge translate DIR --model CKPT --out OUT, no flags",
+               "pixforge-onnx": "the same with --model model.onnx"}
+    return [Row(bench="translate", mode=mode, detail=details[mode], value=s, unit="s whole process",
+                ratio=base / s if base else None,
+                extra={"ms/image incl. start-up": round(1000 * s / count, 1),
+                       "× baseline": f"{seconds['baseline'] / s:.2f}×" if "baseline" in seconds else ""})
+            for mode, s in seconds.items()]
 
 
 if __name__ == "__main__":
-    mode, checkpoint, files_json, passes, report_path = sys.argv[1:6]
-    _child(mode, Path(checkpoint), [Path(f) for f in json.loads(files_json)], int(passes), Path(report_path))
+    checkpoint, files_json, out = sys.argv[1:4]
+    _baseline(Path(checkpoint), [Path(f) for f in json.loads(files_json)], Path(out))

@@ -18,15 +18,7 @@ from pixforge.nn.build import build_discriminator, build_generator, set_gradient
 from pixforge.runtime.device import autocast, resolve_channels_last, resolve_precision
 from pixforge.train.image_pool import ImagePool
 from pixforge.train.models import register_recipe
-
-
-def make_adam(params: Any, cfg: Config, device: torch.device, fast: bool = True) -> torch.optim.Adam:
-    # Fused Adam updates all parameters in one kernel; the reference's per-parameter loop is `fast=False`.
-    kwargs: dict[str, Any] = {"fused": True} if fast else {"foreach": False}
-    if fast and device.type not in ("cuda", "cpu"):
-        kwargs = {"foreach": True}
-    t = cfg.train
-    return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2), **kwargs)
+from pixforge.train.optim import load_optimizer_state, make_adam
 
 
 @register_recipe("pix2pix")
@@ -124,8 +116,8 @@ class Pix2Pix:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["G"])
         self.discriminator.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["optim"]["G"])
-        self.opt_D.load_state_dict(state["optim"]["D"])
+        load_optimizer_state(self.opt_G, state["optim"]["G"])
+        load_optimizer_state(self.opt_D, state["optim"]["D"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
 
