@@ -275,6 +275,50 @@ def export_weights_command(
 
 
 @app.command()
+def serve(
+    model: Annotated[list[str], typer.Option("--model", "-m", help="NAME=RUN_DIR, NAME=CHECKPOINT or NAME=FILE.onnx "
+                                                                  "(repeat for more models).")],
+    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 exposes the server to the network.")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port).")] = 8000,
+    api_key: Annotated[str | None, typer.Option(envvar="PIXFORGE_API_KEY", show_envvar=True,
+                                                help="Require this key on every /v1 route (prefer the variable: "
+                                                     "a flag shows in the process list).")] = None,
+    max_batch: Annotated[int, typer.Option(min=1, help="Images per forward pass (Triton's max_batch_size).")] = 8,
+    max_wait_ms: Annotated[float, typer.Option(min=0, help="How long a request waits for others to batch with "
+                                                           "(Triton's max_queue_delay, TorchServe's max_batch_delay)."
+                                               )] = 5.0,
+    max_queue: Annotated[int, typer.Option(min=1, help="Images waiting per model before answering 503.")] = 128,
+    instances: Annotated[int, typer.Option(min=1, help="Forward passes of one model at once.")] = 1,
+    max_body_bytes: Annotated[int, typer.Option(min=1, help="Largest request body.")] = 16 * 1024 * 1024,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Largest image (width x height).")] = 2048 * 2048,
+    threads: Annotated[int | None, typer.Option(min=1, help="Threads per forward pass (default: all cores).")]
+    = None,
+    device: str = "auto",
+    precision: Annotated[str, typer.Option(help="PyTorch models: auto (bf16 where the hardware has it), fp32, "
+                                                "bf16 or fp16 (CUDA).")] = "auto",
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+) -> None:
+    """Serve models over HTTP (API, metrics, docs) with the drawing page at /; Ctrl-C finishes in-flight work."""
+    from pixforge.runtime.memory import keep_freed_memory
+    from pixforge.serve import ServeSettings, create_app, load_models, run_server
+    from pixforge.serve.server import is_loopback
+
+    settings = ServeSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue, instances=instances,
+                             max_body_bytes=max_body_bytes, max_pixels=max_pixels, api_key=api_key)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    keep_freed_memory()  # activation buffers are reused from request to request instead of re-faulted
+    models = load_models(model, device=device, precision=precision, threads=threads)
+    if not is_loopback(host) and api_key is None:
+        typer.echo(f"warning: listening on {host} without an API key; anyone who can reach it can use it", err=True)
+    run_server(create_app(models, settings), host, port, access_log=access_log,
+               on_ready=lambda url: typer.echo(f"serving {', '.join(models)} on {url} (page {url}/, docs {url}/docs)"))
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where data, run and results page go.")] = Path("results"),
     steps: Annotated[int | None, typer.Option(min=1, help="Training steps (default: the demo preset's).")] = None,
@@ -423,9 +467,31 @@ def bench_equal_time(
 
 
 @bench_app.command("serve")
-def bench_serve() -> None:
-    """HTTP serving throughput (arrives with the serving issue)."""
-    raise ValueError("bench serve: pixforge has no HTTP server yet (it comes with the serving issue)")
+def bench_serve(
+    requests: Annotated[int, typer.Option(min=1, help="Timed requests per mode and client count.")] = 256,
+    clients: Annotated[str, typer.Option(help="Comma-separated concurrent client counts.")] = "1,16,64",
+    modes: Annotated[str | None, typer.Option(help="Comma-separated modes (default: all).")] = None,
+    rss_requests: Annotated[int, typer.Option(min=0, help="Requests of the memory run (0: skip it).")] = 5000,
+    model: Annotated[Path | None, typer.Option(help="Run directory or checkpoint (default: a fresh ngf-64 "
+                                                    "unet_256).")] = None,
+    out: Path = Path("BENCHMARKS.md"),
+) -> None:
+    """HTTP serving on loopback: batching vs one forward per request, PyTorch vs ONNX Runtime, memory."""
+    from pixforge.bench.serve import MODES
+    from pixforge.bench.serve import bench_serve as run
+
+    try:
+        counts = tuple(int(c) for c in clients.split(",") if c.strip())
+    except ValueError:
+        raise ValueError(f"--clients '{clients}': expected comma-separated numbers, e.g. 1,16,64") from None
+    chosen = tuple(m.strip() for m in modes.split(",") if m.strip()) if modes else tuple(MODES)
+    rows = run(requests, counts, chosen, rss_requests, model)
+    served = "unet_256 (ngf 64, random init)" if model is None else str(model)
+    _report(f"serve: {served}, 256² PNG label maps over HTTP on 127.0.0.1, {requests} requests per run",
+            [r for r in rows if r.bench == "serve"], out)
+    memory = [r for r in rows if r.bench == "serve-memory"]
+    if memory:
+        _report(f"serve memory: {rss_requests} requests to the batched server, 16 clients", memory, out)
 
 
 def _eval_model(path: Path, device: str) -> tuple[Any, list[dict[str, Any]]]:

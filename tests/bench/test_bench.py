@@ -42,3 +42,28 @@ def test_hd_bench_runs_pix2pixhd_and_spade_as_whole_processes(facades):
     assert rows[0].ratio == 1.0 and all(r.value > 0 and r.unit == "s/step" for r in rows)
     assert all(r.extra["peak RSS MB"] > 100 and r.extra["whole process s"] > 0 for r in rows)
     assert "facades_spade" in rows[2].detail
+
+
+def test_serve_bench_measures_each_mode_and_client_count_without_errors(tmp_path):
+    import torch
+
+    from pixforge.bench.serve import bench_serve
+    from pixforge.config import config_from_dict
+    from pixforge.nn.build import build_generator
+    from pixforge.runtime.checkpoint import save_checkpoint
+
+    cfg = config_from_dict({"name": "tiny", "model": {"generator": "unet_64", "ngf": 8},
+                            "data": {"crop_size": 64, "load_size": 64}})
+    torch.manual_seed(0)
+    model = save_checkpoint(tmp_path / "tiny.safetensors", cfg.to_dict(), {"G": build_generator(cfg).state_dict()})
+    rows = bench_serve(requests=6, clients=(1, 3), modes=("torch-batched", "torch-per-request", "onnx-batched"),
+                       rss_requests=20, model=model, size=64)
+    serve_rows = [r for r in rows if r.bench == "serve"]
+    assert [(r.mode, r.extra["clients"]) for r in serve_rows] == [
+        (m, n) for n in (1, 3) for m in ("torch-batched", "torch-per-request", "onnx-batched")]
+    assert all(r.value > 0 and r.extra["errors"] == 0 and r.extra["p99 ms"] >= r.extra["p50 ms"] > 0
+               for r in serve_rows)
+    assert all(r.ratio == 1.0 for r in serve_rows if r.mode == "torch-per-request")
+    assert all("× best unbatched" in r.extra for r in serve_rows if "batched" in r.mode)
+    (memory,) = [r for r in rows if r.bench == "serve-memory"]
+    assert memory.extra["errors"] == 0 and memory.extra["RSS at end MB"] > 0

@@ -347,3 +347,68 @@ def test_image_error_survives_pickling_and_a_dataloader_worker_reraise(tmp_path:
     assert (
         str(ImageError("Caught ImageError in DataLoader worker")) == "Caught ImageError in DataLoader worker"
     )
+
+
+# -- the same checks for bytes in memory (request bodies) -----------------------------------------------------
+
+def _bytes_cases(tmp_path: Path, rgb16: np.ndarray) -> list[Path]:
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (9, 14, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
+    Image.fromarray(rng.integers(0, 256, (9, 14), dtype=np.uint8)).save(tmp_path / "gray.jpg", quality=95)
+    write_image(rgb16, tmp_path / "rgb16.png")
+    rotated = Image.fromarray(rng.integers(0, 256, (6, 11, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated.save(tmp_path / "rotated.jpg", exif=exif.tobytes(), quality=95)
+    return [tmp_path / n for n in ("rgb.png", "gray.jpg", "rgb16.png", "rotated.jpg")]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_bytes_read_exactly_as_the_file_would_be(tmp_path: Path, rgb16: np.ndarray, channels: int) -> None:
+    for path in _bytes_cases(tmp_path, rgb16):
+        data = path.read_bytes()
+        expected = read_image(path, channels)
+        got = image_io.read_image_bytes(data, channels, name="upload")
+        assert got.dtype == expected.dtype and np.array_equal(got, expected), path.name
+        header = image_io.probe_image_bytes(data, "upload")
+        assert (header.height, header.width, header.bits) == (*expected.shape[:2], expected.dtype.itemsize * 8)
+
+
+def test_bytes_header_says_format_and_mode_and_animations_are_refused() -> None:
+    gif = image_io.probe_image_bytes(_encode(Image.new("P", (8, 8)), "GIF"))
+    assert (gif.format, gif.mode) == ("GIF", "P")
+    cmyk = image_io.probe_image_bytes(_encode(Image.new("CMYK", (8, 8)), "JPEG"))
+    assert (cmyk.format, cmyk.mode) == ("JPEG", "CMYK")
+    frames = [Image.new("RGB", (8, 8), (80 * i, 0, 0)).convert("P") for i in range(3)]
+    with pytest.raises(image_io.UnsupportedImageError, match="body: holds 3 pages or frames"):
+        image_io.probe_image_bytes(_encode(frames[0], "GIF", save_all=True, append_images=frames[1:]), "body")
+
+
+def test_bytes_errors_say_what_kind_of_failure_and_name_the_source() -> None:
+    png_data = _encode(Image.new("RGB", (40, 40), (1, 2, 3)), "PNG")
+    noisy = _encode(Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)), "PNG")
+    cases = [
+        (lambda: image_io.read_image_bytes(noisy[: len(noisy) // 2], 3, "body"), image_io.CorruptImageError,
+         "body: truncated or corrupt image file"),
+        (lambda: image_io.probe_image_bytes(png_data, "body", max_pixels=100), image_io.ImageTooLargeError,
+         "body: 40x40 = 1600 pixels exceeds max_pixels 100"),
+        (lambda: image_io.probe_image_bytes(b"just text", "body"), image_io.NotAnImageError,
+         "body: not an image Pillow can read"),
+        (lambda: image_io.probe_image_bytes(png_data, "body", formats=("JPEG", "GIF")), image_io.NotAnImageError,
+         "body: not an image Pillow can read (accepted: JPEG, GIF)"),
+        (lambda: image_io.probe_image_bytes(_encode(Image.new("F", (4, 4)), "TIFF"), "body"),
+         image_io.UnsupportedImageError, "body: mode 'F' (32-bit float) has no fixed value range"),
+    ]
+    for call, kind, message in cases:
+        with pytest.raises(kind) as info:
+            call()
+        assert str(info.value).startswith(message)
+        assert isinstance(info.value, ImageError)  # callers catching the base class see every kind
+
+
+def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()

@@ -5,10 +5,16 @@ expected, so a bad file in a 100k-image dataset is found from the log line alone
 16-bit (uint16) end to end: Pillow silently reduces 16-bit RGB PNG to 8 bits, so those are decoded
 with ``pypng`` instead, and 16-bit RGB TIFF (which Pillow also reduces) is refused rather than
 truncated.
+
+Files are read by path; bytes that arrive some other way (an HTTP request body) go through the same checks
+with :func:`probe_image_bytes` and :func:`read_image_bytes`. The kind of failure is the error's type
+(:class:`CorruptImageError`, :class:`ImageTooLargeError`, :class:`UnsupportedImageError` and its
+:class:`NotAnImageError`), so a caller can answer each differently without parsing messages.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import secrets
@@ -54,6 +60,26 @@ class ImageError(ValueError):
         return type(self), (self.path, self.problem)
 
 
+class CorruptImageError(ImageError):
+    """The data claims to be an image but is truncated or damaged."""
+
+
+class ImageTooLargeError(ImageError):
+    """The header announces more pixels than allowed (``max_pixels``: decompression bombs)."""
+
+
+class UnsupportedImageError(ImageError):
+    """Not an image, a format not accepted, or a pixel mode that cannot become 8/16-bit gray or RGB."""
+
+
+class NotAnImageError(UnsupportedImageError):
+    """No decoder (of those allowed) recognises the data as an image at all."""
+
+
+Source = str | Path | bytes
+"""A file path, or the encoded image itself (the ``*_bytes`` functions)."""
+
+
 @dataclass(frozen=True)
 class ImageHeader:
     """What a file's header says, read without decoding pixels (EXIF orientation applied)."""
@@ -62,16 +88,25 @@ class ImageHeader:
     width: int
     bits: int
     """Bits per sample as returned by :func:`read_image`: 8 or 16."""
+    format: str = ""
+    """Pillow's name for the container: PNG, JPEG, WEBP, GIF, ..."""
+    mode: str = ""
+    """Pillow's pixel mode as stored: L, RGB, RGBA, P, CMYK, I;16, ..."""
 
 
 def probe_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeader:
     """Validate a file from its header alone: cheap enough to run over a whole dataset up front."""
-    with _open(path, max_pixels) as im:
-        bits = _check_mode(path, im)
-        width, height = im.size
-        if _orientation(im) >= 5:  # orientations 5-8 swap width and height
-            width, height = height, width
-    return ImageHeader(height=height, width=width, bits=bits)
+    return _probe(path, path, max_pixels, None)
+
+
+def probe_image_bytes(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS,
+                      formats: tuple[str, ...] | None = None) -> ImageHeader:
+    """:func:`probe_image` for an encoded image in memory; ``name`` stands for the file in messages.
+
+    ``formats`` (Pillow names, e.g. ``("PNG", "JPEG")``) limits which decoders may even look at the
+    data: the content decides the format, never a file name or a declared type.
+    """
+    return _probe(data, name, max_pixels, formats)
 
 
 def read_image(path: str | Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -81,14 +116,34 @@ def read_image(path: str | Path, channels: int, max_pixels: int = DEFAULT_MAX_PI
     dropped, not composited: that keeps the stored colour values and matches the reference's
     ``Image.open(path).convert('RGB')``. EXIF orientation is applied.
     """
+    return _read(path, path, channels, max_pixels, None)
+
+
+def read_image_bytes(data: bytes, channels: int, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS,
+                     formats: tuple[str, ...] | None = None) -> np.ndarray:
+    """:func:`read_image` for an encoded image in memory (see :func:`probe_image_bytes`)."""
+    return _read(data, name, channels, max_pixels, formats)
+
+
+def _probe(source: Source, name: str | Path, max_pixels: int, formats: tuple[str, ...] | None) -> ImageHeader:
+    with _open(source, name, max_pixels, formats) as im:
+        bits = _check_mode(source, name, im)
+        width, height = im.size
+        if _orientation(im) >= 5:  # orientations 5-8 swap width and height
+            width, height = height, width
+        return ImageHeader(height=height, width=width, bits=bits, format=im.format or "", mode=im.mode)
+
+
+def _read(source: Source, name: str | Path, channels: int, max_pixels: int,
+          formats: tuple[str, ...] | None) -> np.ndarray:
     _check_channels(channels)
-    with _open(path, max_pixels) as im:
-        bits = _check_mode(path, im)
+    with _open(source, name, max_pixels, formats) as im:
+        bits = _check_mode(source, name, im)
         if bits == 16 and im.mode not in _GRAY16_MODES:
             orientation = _orientation(im)  # eXIf before IDAT only; pypng skips other chunks
-            arr = _read_png16(path)
+            arr = _read_png16(source, name)
         else:
-            arr = _decode_with_pillow(path, im)
+            arr = _decode_with_pillow(name, im)
             orientation = _orientation(im)
     return convert_channels(_orient(arr, orientation), channels)
 
@@ -216,13 +271,14 @@ def _natural_key(path: Path) -> tuple[list[int | str], str]:
 
 
 @contextmanager
-def _open(path: str | Path, max_pixels: int) -> Iterator[Image.Image]:
+def _open(source: Source, path: str | Path, max_pixels: int,
+          formats: tuple[str, ...] | None = None) -> Iterator[Image.Image]:
     """Open lazily (header only) and enforce ``max_pixels`` before any pixel is decoded."""
     try:
         with warnings.catch_warnings():
             # Our own max_pixels check below decides; Pillow's warning would only duplicate it.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path)
+            im = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=formats)
     except FileNotFoundError:
         raise ImageError(path, "file not found") from None
     except IsADirectoryError:
@@ -230,15 +286,21 @@ def _open(path: str | Path, max_pixels: int) -> Iterator[Image.Image]:
     except PermissionError:
         raise ImageError(path, "cannot be read (permission denied)") from None
     except Image.DecompressionBombError as err:
-        raise ImageError(path, f"{_one_line(err)} (possible decompression bomb)") from None
+        # Pillow's own limit (2x Image.MAX_IMAGE_PIXELS) struck before ours was checked: name the one that applies.
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        size = f"{found[1]} pixels" if found else "the image"
+        pillow_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        limit = f"max_pixels {max_pixels}" if max_pixels < pillow_limit else f"Pillow's limit of {pillow_limit} pixels"
+        raise ImageTooLargeError(path, f"{size} exceeds {limit} (possible decompression bomb)") from None
     except UnidentifiedImageError:
-        raise ImageError(path, "not an image Pillow can read") from None
+        accepted = f" (accepted: {', '.join(formats)})" if formats else ""
+        raise NotAnImageError(path, f"not an image Pillow can read{accepted}") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as err:
-        raise ImageError(path, f"truncated or corrupt image file ({_one_line(err)})") from None
+        raise CorruptImageError(path, f"truncated or corrupt image file ({_one_line(err)})") from None
     with im:
         width, height = im.size
         if width * height > max_pixels:
-            raise ImageError(
+            raise ImageTooLargeError(
                 path,
                 f"{width}x{height} = {width * height} pixels exceeds max_pixels "
                 f"{max_pixels} (possible decompression bomb)",
@@ -247,8 +309,8 @@ def _open(path: str | Path, max_pixels: int) -> Iterator[Image.Image]:
         # A multi-page TIFF or an animation is not one image; translating its first frame silently would
         # drop the rest. (MPO, a camera JPEG with preview frames, is one picture: its first frame.)
         if frames > 1 and im.format != "MPO":
-            raise ImageError(path, f"holds {frames} pages or frames; pixforge reads single images "
-                                   f"(save the one you want as its own file)")
+            raise UnsupportedImageError(path, f"holds {frames} pages or frames; pixforge reads single images "
+                                              f"(save the one you want as its own file)")
         yield im
 
 
@@ -256,13 +318,13 @@ def _frames(path: str | Path, im: Image.Image) -> int:
     try:
         return int(getattr(im, "n_frames", 1))
     except (OSError, ValueError, EOFError, struct.error) as err:
-        raise ImageError(path, f"truncated or corrupt image file ({_one_line(err)})") from None
+        raise CorruptImageError(path, f"truncated or corrupt image file ({_one_line(err)})") from None
 
 
-def _check_mode(path: str | Path, im: Image.Image) -> int:
+def _check_mode(source: Source, path: str | Path, im: Image.Image) -> int:
     """Refuse modes that cannot become 8/16-bit gray or RGB without guessing; return the bit depth."""
     if im.mode in _NO_FIXED_RANGE:
-        raise ImageError(
+        raise UnsupportedImageError(
             path,
             f"mode {im.mode!r} ({_NO_FIXED_RANGE[im.mode]}) has no fixed value range, so "
             "it cannot be converted to 8- or 16-bit channels; save it as 8- or 16-bit",
@@ -271,12 +333,12 @@ def _check_mode(path: str | Path, im: Image.Image) -> int:
         bits = im.tag_v2.get(_TIFF_BITS_PER_SAMPLE, (8,))
         bits = bits if isinstance(bits, tuple) else (bits,)
         if max(bits) > 8:
-            raise ImageError(
+            raise UnsupportedImageError(
                 path,
                 f"{max(bits)}-bit {im.mode} TIFF: Pillow can only read it reduced to "
                 "8 bits; save it as 16-bit PNG to keep the precision",
             )
-    if im.mode in _GRAY16_MODES or (im.format == "PNG" and _png16_reduced_by_pillow(path)):
+    if im.mode in _GRAY16_MODES or (im.format == "PNG" and _png16_reduced_by_pillow(source)):
         return 16
     return 8
 
@@ -285,7 +347,7 @@ def _decode_with_pillow(path: str | Path, im: Image.Image) -> np.ndarray:
     try:
         im.load()
     except (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error) as err:
-        raise ImageError(path, f"truncated or corrupt image file ({_one_line(err)})") from None
+        raise CorruptImageError(path, f"truncated or corrupt image file ({_one_line(err)})") from None
     if im.mode in _GRAY16_MODES:
         return np.asarray(im).astype(np.uint16)[..., None]  # astype: I;16B is big-endian
     if im.mode in _GRAY8_MODES:
@@ -296,23 +358,28 @@ def _decode_with_pillow(path: str | Path, im: Image.Image) -> np.ndarray:
     try:
         return np.asarray(im.convert("RGB"))
     except ValueError as err:
-        raise ImageError(path, f"mode {im.mode!r} cannot be converted to RGB ({_one_line(err)})") from None
+        raise UnsupportedImageError(path, f"mode {im.mode!r} cannot be converted to RGB ({_one_line(err)})") \
+            from None
 
 
-def _png16_reduced_by_pillow(path: str | Path) -> bool:
+def _png16_reduced_by_pillow(source: Source) -> bool:
     """True for 16-bit colour/alpha PNGs, which Pillow would silently decode as 8-bit."""
-    with open(path, "rb") as f:
-        head = f.read(26)
+    if isinstance(source, bytes):
+        head = source[:26]
+    else:
+        with open(source, "rb") as f:
+            head = f.read(26)
     is_png = head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR" and len(head) == 26
     return is_png and head[24] == 16 and head[25] in _PNG_COLOR_TYPES_PILLOW_REDUCES
 
 
-def _read_png16(path: str | Path) -> np.ndarray:
+def _read_png16(source: Source, path: str | Path) -> np.ndarray:
+    reader = png.Reader(bytes=source) if isinstance(source, bytes) else png.Reader(filename=str(source))
     try:
-        width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+        width, height, rows, info = reader.asDirect()
         arr = np.array(list(rows), dtype=np.uint16).reshape(height, width, info["planes"])
     except (png.Error, zlib.error, ValueError, EOFError, OSError) as err:
-        raise ImageError(path, f"truncated or corrupt image file ({_one_line(err)})") from None
+        raise CorruptImageError(path, f"truncated or corrupt image file ({_one_line(err)})") from None
     return drop_alpha(arr)
 
 

@@ -1,0 +1,188 @@
+"""The HTTP API and the drawing page, as a FastAPI app over loaded models.
+
+    app = create_app(load_models(["facades=runs/facades"]), ServeSettings(max_batch=8))
+
+Routes: ``POST /v1/translate/{model}``, ``GET /v1/models`` (both behind the API key when one is set),
+``GET /healthz``, ``GET /metrics`` (Prometheus), ``GET /docs`` (OpenAPI, served without a CDN) and the page
+at ``/`` with its files under ``/static``. Errors are JSON ``{"detail": "..."}``: 4xx for a client's mistake
+(README, "Serving"), 422 when the safety filter refuses an output, 503 with Retry-After when a queue is full.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import torch
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+from starlette.concurrency import run_in_threadpool
+
+import pixforge
+from pixforge.data.image_io import to_tensor
+from pixforge.infer.translator import Translator
+from pixforge.serve.batching import MicroBatcher, QueueFullError
+from pixforge.serve.encode import FORMATS, UnsafeOutputError, choose_format, encode_output
+from pixforge.serve.intake import decode_image, image_bytes, read_body
+from pixforge.serve.metrics import MetricsMiddleware, ServeMetrics
+from pixforge.serve.models import ServedModel
+from pixforge.serve.settings import ServeSettings
+
+STATIC = Path(__file__).parent / "static"
+Encoder = Callable[[np.ndarray, str, ServedModel], bytes]
+
+# The page loads nothing from elsewhere and runs no inline script.
+PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
+               "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {"application/json": {"example": {"detail": "what was wrong"}}}}
+    for status, text in [
+        (400, "Empty body, truncated or corrupt image, malformed form, bad parameter"),
+        (401, "Missing or wrong API key"),
+        (404, "No model of that name"),
+        (406, "Accept allows none of the output formats"),
+        (413, "Body over max_body_bytes, or image over max_pixels"),
+        (415, "Not an image, or a format/mode the model cannot use"),
+        (422, "The safety filter refused the output"),
+        (503, "The model's queue is full (Retry-After says when to retry)"),
+    ]
+}
+
+
+def _forward_to_pixels(translator: Translator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model's forward, answering (B, H, W, C) uint8 pixels: one conversion per batch on the forward's
+    thread, instead of one per request beside it (float32 is exact for 8 bits: the error is ~1e-5 of a step)."""
+    def forward(batch: torch.Tensor) -> torch.Tensor:
+        out = translator.forward(batch)
+        # Out of place first: the output may share memory with ONNX Runtime's read-only result.
+        pixels = out.clamp(-1, 1).add_(1).mul_(127.5).round_()
+        return pixels.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+    return forward
+
+
+def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = None, *,
+               encode: Encoder = encode_output) -> FastAPI:
+    """An app serving ``models``; ``encode`` turns an output array into the response bytes (provenance)."""
+    settings = settings or ServeSettings()
+    metrics = ServeMetrics()
+    batchers: dict[str, MicroBatcher] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Batchers live as long as one run of the app (their threads and queue belong to its event loop).
+        for name, model in models.items():
+            batchers[name] = MicroBatcher(
+                _forward_to_pixels(model.translator), max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
+                max_queue=settings.max_queue, instances=settings.instances,
+                max_batch_pixels=settings.max_batch_pixels, name=name, on_batch=metrics.batch_observer(name))
+            metrics.watch_queue(name, lambda b=batchers[name]: b.depth)
+            batchers[name].start()
+        yield
+        # The server stops taking connections and lets in-flight requests finish before this point.
+        for batcher in batchers.values():
+            await batcher.close()
+
+    app = FastAPIOffline(title="pixforge", version=pixforge.__version__, lifespan=lifespan,
+                         static_url="/docs-assets", redoc_url=None,
+                         description="Paired image-to-image translation (pix2pix) over HTTP.")
+    app.add_middleware(MetricsMiddleware, metrics=metrics, models=frozenset(models))
+    app.state.settings, app.state.batchers = settings, batchers
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(_: Request, err: RequestValidationError) -> JSONResponse:
+        # FastAPI's default is 422, which this API keeps for the safety filter alone.
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body"))
+        return JSONResponse({"detail": f"{where or 'request'}: {first.get('msg', 'invalid')}"}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def server_fault(_: Request, err: Exception) -> JSONResponse:
+        # Still JSON for the client; the traceback goes to the server's log (Starlette re-raises after this).
+        return JSONResponse({"detail": f"internal server error ({type(err).__name__}); see the server log"},
+                            status_code=500)
+
+    def require_key(request: Request) -> None:
+        if settings.api_key is None:
+            return
+        given = request.headers.get("x-api-key")
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if given is None and scheme.lower() == "bearer":
+            given = token.strip()
+        if given is None or not hmac.compare_digest(given.encode(), settings.api_key.encode()):
+            raise HTTPException(401, "missing or wrong API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], responses={401: _ERROR_RESPONSES[401]})
+
+    @v1.get("/models", summary="The models this server translates with")
+    async def list_models() -> dict[str, list[dict[str, Any]]]:
+        return {"models": [m.info(settings.max_batch) for m in models.values()]}
+
+    @v1.post(
+        "/translate/{model}",
+        summary="Translate one image",
+        response_class=Response,
+        responses={200: {"content": {f.media_type: {} for f in FORMATS.values()},
+                         "description": "The translated image, at the input's size"},
+                   **{s: r for s, r in _ERROR_RESPONSES.items() if s != 401}},
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {"schema": {"type": "object", "properties": {
+                "image": {"type": "string", "format": "binary"}}}},
+        }}},
+    )
+    async def translate(
+        model: str,
+        request: Request,
+        output_format: Annotated[str | None, Query(alias="format", description="png, jpeg or webp; overrides "
+                                                                               "Accept")] = None,
+    ) -> Response:
+        """The image is the raw body (any Content-Type: the content is sniffed) or the file of a multipart
+        form. PNG, JPEG, WebP, BMP and still GIF are read; the answer is PNG unless ``Accept`` or ``format``
+        asks for JPEG or WebP."""
+        served = models.get(model)
+        if served is None:
+            raise HTTPException(404, f"no model '{model}'; this server has: {', '.join(models)}")
+        fmt = choose_format(request.headers.get("accept"), output_format)
+        data = await image_bytes(request, await read_body(request, settings.max_body_bytes))
+        translator = served.translator
+        array = await run_in_threadpool(decode_image, data, translator.input_nc, settings.max_pixels,
+                                        served.palette_name, served.network_size)
+        try:
+            output = await batchers[model].submit(to_tensor(array))
+        except QueueFullError as err:
+            raise HTTPException(503, f"model '{model}' is busy: {err}; retry shortly",
+                                headers={"Retry-After": "1"}) from None
+        try:
+            payload = await run_in_threadpool(encode, output.numpy(), fmt, served)
+        except UnsafeOutputError as err:
+            raise HTTPException(422, f"the output was withheld by the safety filter ({err})") from None
+        return Response(payload, media_type=FORMATS[fmt].media_type,
+                        headers={"Cache-Control": "no-store", "X-Pixforge-Model": model})
+
+    app.include_router(v1)
+
+    @app.get("/healthz", summary="Liveness: the server runs and its models are loaded")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "models": list(models),
+                "queue_depth": {name: b.depth for name, b in batchers.items()}}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,118 @@
+"""The models a server holds: each a ``Translator`` (PyTorch or ONNX Runtime) under a URL-safe name."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pixforge.data.palette import get_palette
+from pixforge.infer.translator import Translator
+from pixforge.runtime.device import check_precision, pick_device
+from pixforge.runtime.scale import inference_size
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass
+class ServedModel:
+    name: str
+    translator: Translator
+    backend: str
+    """``pytorch`` or ``onnxruntime``."""
+    source: Path
+
+    @property
+    def palette_name(self) -> str | None:
+        """The palette of the input label map, for models that translate label maps (facades)."""
+        return self.translator.config.data.input_palette
+
+    @property
+    def task(self) -> str:
+        data = self.translator.config.data
+        if data.input_palette:
+            return "labels-to-image"
+        return "image-to-labels" if data.output_palette else "image-to-image"
+
+    def network_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size the generator runs an HxW input at: rescaled to its trained scale where that matters
+        (``runtime.scale``), then padded to its size multiple."""
+        t = self.translator
+        h, w = inference_size(height, width, t.config.data, t.scale, t.size_multiple)
+        m = t.size_multiple
+        return -(-h // m) * m, -(-w // m) * m
+
+    def info(self, max_batch: int) -> dict[str, Any]:
+        """What ``GET /v1/models`` says about the model (and what the drawing page needs)."""
+        config = self.translator.config
+        return {
+            "name": self.name,
+            "task": self.task,
+            "backend": self.backend,
+            "generator": config.model.generator,
+            "input_channels": config.data.input_nc,
+            "output_channels": config.data.output_nc,
+            "trained_size": config.data.crop_size,
+            "size_multiple": self.translator.size_multiple,
+            "model_hash": self.translator.model_hash,
+            "palette": get_palette(self.palette_name).to_dict() if self.palette_name else None,
+            "max_batch": max_batch,
+        }
+
+
+def parse_model_arg(arg: str) -> tuple[str, Path]:
+    """``NAME=PATH`` from the command line -> (name, path); the name becomes part of a URL."""
+    name, sep, path = arg.partition("=")
+    if not sep or not path:
+        raise ValueError(f"--model '{arg}': expected NAME=RUN_DIR, NAME=CHECKPOINT or NAME=FILE.onnx")
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"--model '{arg}': name '{name}' must be 1-64 letters, digits, '.', '_' or '-' "
+                         f"(it is part of the URL /v1/translate/NAME)")
+    return name, Path(path)
+
+
+def load_model(name: str, path: str | Path, device: str = "auto", precision: str = "auto",
+               threads: int | None = None) -> ServedModel:
+    """Load a run directory or checkpoint (PyTorch) or an ``export onnx`` file (ONNX Runtime) and warm it up.
+
+    PyTorch runs with the core's fast defaults (``precision`` ``auto``: bf16 where the hardware has it, with
+    channels_last); ONNX Runtime runs the fp32 export. One forward at the trained size runs here, so a broken
+    model stops the server at start-up and the first request pays no warm-up.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        translator = Translator.from_onnx(path, intra_op_num_threads=threads)
+        backend = "onnxruntime"
+    else:
+        chosen = pick_device(device, option="--device")
+        check_precision(precision, chosen, option="--precision")
+        translator = Translator.from_pretrained(path, device=chosen, precision=precision)
+        backend = "pytorch"
+    # Configs allow 1 or 3 channels today; a one-hot label-map model (pix2pixHD) would need its own intake.
+    for side, channels in (("input", translator.input_nc), ("output", translator.output_nc)):
+        if channels not in (1, 3):
+            raise ValueError(f"{path}: the model's {side} has {channels} channels; the server sends and answers "
+                             f"images (1 or 3 channels)")
+    model = ServedModel(name=name, translator=translator, backend=backend, source=path)
+    if model.palette_name:
+        get_palette(model.palette_name)  # an unknown palette stops start-up, not the first /v1/models
+    side = max(translator.config.data.crop_size, translator.size_multiple)
+    translator.forward(torch.zeros(1, translator.input_nc, side, side))
+    return model
+
+
+def load_models(args: list[str], device: str = "auto", precision: str = "auto",
+                threads: int | None = None) -> dict[str, ServedModel]:
+    """``["facades=runs/facades", "edges=edges.onnx"]`` -> models by name (names must differ)."""
+    if not args:
+        raise ValueError("serve: give at least one --model NAME=RUN_DIR_OR_ONNX")
+    models: dict[str, ServedModel] = {}
+    for arg in args:
+        name, path = parse_model_arg(arg)
+        if name in models:
+            raise ValueError(f"--model '{arg}': the name '{name}' is already used by {models[name].source}")
+        models[name] = load_model(name, path, device, precision, threads)
+    return models
