@@ -44,6 +44,7 @@ def test_hd_bench_runs_pix2pixhd_and_spade_as_whole_processes(facades):
     assert "facades_spade" in rows[2].detail
 
 
+@pytest.mark.slow
 def test_serve_bench_measures_each_mode_and_client_count_without_errors(tmp_path):
     import torch
 

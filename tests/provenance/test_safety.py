@@ -62,7 +62,7 @@ def test_postprocessing_matches_nudenets_boxes_on_a_synthetic_network_output():
 
 def test_a_flagged_output_is_not_written_and_the_error_names_its_source(tmp_path, rendering, model_hash):
     target = tmp_path / "out" / "photo.png"
-    with pytest.raises(UnsafeImageError, match=r"photo\.png: output blocked by the safety filter") as err:
+    with pytest.raises(UnsafeImageError, match=r"photo\.png: the safety filter flagged explicit content") as err:
         save_generated(rendering, target, Provenance(model_hash), safety=_flag())
     assert "female_breast_exposed" in err.value.reason
     assert not target.exists() and not (tmp_path / "out").exists()  # nothing at all, no temp file

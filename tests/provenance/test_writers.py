@@ -76,7 +76,7 @@ def test_translate_names_a_blocked_input_exits_1_and_writes_the_rest(run_dir, in
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["translate", str(inputs), "--model", str(run_dir), "--out", str(out)])
     assert result.exit_code == 1, result.output
-    assert f"blocked {inputs / 'wide.png'}: output blocked by the safety filter" in result.output
+    assert f"blocked {inputs / 'wide.png'}: the safety filter flagged explicit content" in result.output
     assert "wrote 1 image to" in result.output and "(1 blocked by the safety filter)" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["square.png"]
     assert verify_file(out / "square.png").marked

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pixforge.provenance import DEFAULT_SAFETY_FILTER, Finding
 from pixforge.serve import ServeSettings, create_app, load_model
-from pixforge.serve.encode import UnsafeOutputError, choose_format, encode_output
+from pixforge.serve.encode import choose_format, encode_output
 from pixforge.serve.intake import sniff_format
 
 with warnings.catch_warnings():  # Starlette now prefers httpx2 for its test client; httpx still works
@@ -31,18 +32,21 @@ def png(seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-def test_an_output_the_safety_filter_flags_is_answered_422_and_never_sent(photo):
+def test_an_output_the_safety_filter_flags_is_answered_422_and_never_sent(photo, monkeypatch):
     seen = []
 
-    def flagging_encoder(image, fmt, model):
-        seen.append((image.shape, image.dtype, fmt, model.name))
-        raise UnsafeOutputError("nudity detected")
+    def detector(image):  # an injected detector result: no explicit image anywhere
+        seen.append(image.shape)
+        return [Finding("FEMALE_BREAST_EXPOSED", 0.91, (0, 0, 8, 8))]
 
-    with TestClient(create_app({"photo": photo}, encode=flagging_encoder)) as client:
+    with TestClient(create_app({"photo": photo})) as client:
+        monkeypatch.setattr(DEFAULT_SAFETY_FILTER, "detector", detector)
         response = client.post("/v1/translate/photo?format=webp", content=png())
-    assert response.status_code == 422
-    assert response.json() == {"detail": "the output was withheld by the safety filter (nudity detected)"}
-    assert seen == [((64, 64, 3), np.uint8, "webp", "photo")]
+    assert response.status_code == 422 and response.headers["content-type"] == "application/json"
+    detail = response.json()["detail"]
+    assert detail == "the output was withheld: the safety filter flagged explicit content (female_breast_exposed, " \
+                     "score 0.91)"
+    assert seen == [(64, 64, 3)]
 
 
 def test_every_returned_image_goes_through_the_one_encoder(photo):

@@ -89,8 +89,9 @@ class SafetyFilter:
         flagged = self.findings(image)
         if flagged:
             worst = max(flagged, key=lambda f: f.score)
-            raise UnsafeImageError(source, f"output blocked by the safety filter ({worst.label.lower()}, "
-                                           f"score {worst.score:.2f}); nothing was written")
+            # Worded for every caller: translate says "blocked FILE: ...", the server "withheld: ...".
+            raise UnsafeImageError(source, f"the safety filter flagged explicit content ({worst.label.lower()}, "
+                                           f"score {worst.score:.2f})")
 
 
 def as_rgb8(image: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ at ``/`` with its files under ``/static``. Errors are JSON ``{"detail": "..."}``
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 import pixforge
 from pixforge.data.image_io import to_tensor
 from pixforge.infer.translator import Translator
+from pixforge.provenance import DEFAULT_SAFETY_FILTER
 from pixforge.serve.batching import MicroBatcher, QueueFullError
 from pixforge.serve.encode import FORMATS, UnsafeOutputError, choose_format, encode_output
 from pixforge.serve.intake import decode_image, image_bytes, read_body
@@ -85,6 +87,8 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
                 max_batch_pixels=settings.max_batch_pixels, name=name, on_batch=metrics.batch_observer(name))
             metrics.watch_queue(name, lambda b=batchers[name]: b.depth)
             batchers[name].start()
+        # Load the safety filter's detector now, not on the first request (its session takes ~0.5 s to build).
+        await asyncio.to_thread(DEFAULT_SAFETY_FILTER.findings, np.zeros((32, 32, 3), np.uint8))
         yield
         # The server stops taking connections and lets in-flight requests finish before this point.
         for batcher in batchers.values():
@@ -165,7 +169,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         try:
             payload = await run_in_threadpool(encode, output.numpy(), fmt, served)
         except UnsafeOutputError as err:
-            raise HTTPException(422, f"the output was withheld by the safety filter ({err})") from None
+            raise HTTPException(422, f"the output was withheld: {err}") from None
         return Response(payload, media_type=FORMATS[fmt].media_type,
                         headers={"Cache-Control": "no-store", "X-Pixforge-Model": model})
 
