@@ -111,3 +111,20 @@ def test_bad_options_are_named_before_anything_runs():
         if torch.cuda.is_available():
             pytest.skip("a GPU is present")
         make_translator(device="cuda")
+
+
+def test_save_writes_a_marked_file_and_the_filter_withholds_a_flagged_one(tmp_path):
+    from pixforge.provenance import Finding, SafetyFilter, UnsafeImageError, verify_file
+
+    t = make_translator()
+    photo = t.predict(Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 256, 3), np.uint8)))
+    path = t.save(photo, tmp_path / "out.png")
+    report = verify_file(path)
+    assert report.marked and report.watermark.model_hash_prefix == t.model_hash[:6]
+    with pytest.raises(FileExistsError, match="out.png: already exists"):
+        t.save(photo, path)
+    flagging = SafetyFilter(detector=lambda image: [Finding("ANUS_EXPOSED", 0.9, (0, 0, 4, 4))])  # injected
+    with pytest.raises(UnsafeImageError, match="flagged.jpg: the safety filter flagged explicit content"):
+        t.save(photo, tmp_path / "flagged.jpg", safety=flagging)
+    assert not (tmp_path / "flagged.jpg").exists()
+    assert verify_file(t.save(t.forward(torch.rand(1, 3, 256, 256) * 2 - 1), tmp_path / "t.webp")).marked

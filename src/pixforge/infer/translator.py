@@ -32,6 +32,7 @@ from pixforge.infer.features import FeatureChoice, FeatureClusters
 from pixforge.infer.label_input import LabelInput
 from pixforge.nn.build import size_multiple
 from pixforge.nn.modes import paper_test_mode
+from pixforge.provenance import DEFAULT_SAFETY_FILTER, Provenance, SafetyFilter, save_generated
 from pixforge.runtime.checkpoint import weights_hash
 from pixforge.runtime.device import pick_device, resolve_channels_last, resolve_precision
 from pixforge.runtime.generator import load_generator
@@ -175,6 +176,26 @@ class Translator:
             return apply_generator(self.generator, batch, **run)
         with self._mode_lock, paper_test_mode(self.generator):  # the mode switch is per call and serialised
             return apply_generator(self.generator, batch, one_by_one=True, **run)
+
+    def save(self, output: Any, path: str | Path, *, safety: SafetyFilter | None = DEFAULT_SAFETY_FILTER,
+             overwrite: bool = False) -> Path:
+        """Write a translation (what ``predict`` returned: PIL, uint8/uint16 array, or C x H x W tensor in
+        [-1, 1]) to ``path`` (.png, .jpg, .webp), atomically, marked as this model's output.
+
+        The safety filter runs first (a flagged image raises ``UnsafeImageError`` and nothing is written).
+        ``safety=None`` turns it off: only for trusted uses (RESPONSIBLE_USE.md); the watermark and metadata
+        are written either way. An existing file is refused unless ``overwrite``.
+        """
+        if isinstance(output, torch.Tensor):
+            array = from_tensor(output if output.dim() == 3 else output[0])
+        elif isinstance(output, Image.Image):
+            array = np.asarray(output)
+        elif isinstance(output, np.ndarray):
+            array = output
+        else:
+            raise TypeError(f"expected a PIL image, numpy array or tensor, got {type(output).__name__}")
+        provenance = Provenance(self.model_hash, model_name=self.config.name)
+        return save_generated(array, path, provenance, safety=safety, overwrite=overwrite)
 
     # -- conversions ------------------------------------------------------------------------------
     def read_input(self, path: str | Path) -> np.ndarray:
