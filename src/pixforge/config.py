@@ -113,6 +113,10 @@ class ModelConfig(_Section):
     norm: Literal["batch", "instance", "none"] = "batch"
     dropout: bool = True
     """Dropout 0.5 in the U-Net decoder / ResNet blocks (paper's noise source)."""
+    upsample: Literal["transposed", "resize_conv"] = "transposed"
+    """U-Net/ResNet decoders: ``transposed`` convolutions (the paper, the reference, its checkpoints) or
+    ``resize_conv`` (nearest-neighbour doubling + 3x3 convolution: no checkerboard pattern by construction;
+    opt-in, measured in BENCHMARKS.md)."""
     init_gain: float = Field(0.02, gt=0)
     n_downsample_global: int = Field(4, ge=1)
     """pix2pixHD ``global``/``local``: stride-2 convolutions of the global generator (reference default 4)."""

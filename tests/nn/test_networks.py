@@ -70,3 +70,22 @@ def test_init_is_normal_002_and_batchnorm_scale_near_one():
     assert abs(w.mean().item()) < 1e-3 and abs(w.std().item() - 0.02) < 1e-3
     bn = net.down[3][2]
     assert abs(bn.weight.mean().item() - 1.0) < 0.01 and bn.bias.abs().max() == 0
+
+
+def test_resize_conv_decoders_double_like_transposed_ones_without_a_checkerboard_at_init():
+    from pixforge.eval.metrics import checkerboard_energy
+    from pixforge.nn import create_generator, init_weights
+
+    x = torch.full((1, 3, 256, 256), 0.5)  # a flat input: any periodic structure in the output is the decoder's
+    energies = {}
+    for upsample in ("transposed", "resize_conv"):
+        for name in ("unet_256", "resnet_6blocks"):
+            torch.manual_seed(0)
+            net = init_weights(create_generator(name, ngf=8, norm="none", upsample=upsample)).eval()
+            with torch.no_grad():
+                y = net(x)
+            assert y.shape == (1, 3, 256, 256)
+            grey = ((y[0].mean(0) + 1) * 127.5).numpy()
+            energies[upsample, name] = checkerboard_energy(grey)
+    for name in ("unet_256", "resnet_6blocks"):
+        assert energies["resize_conv", name] < 0.2 * energies["transposed", name], energies

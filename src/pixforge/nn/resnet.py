@@ -11,6 +11,7 @@ from torch import nn
 from pixforge.nn.checkpointing import call, recompute
 from pixforge.nn.norms import conv_bias, norm_layer
 from pixforge.nn.registry import register_generator
+from pixforge.nn.upsample import upsample_layer
 
 
 class ResnetBlock(nn.Module):
@@ -37,7 +38,7 @@ class ResnetGenerator(nn.Module):
     size_multiple = 4  # two stride-2 downsamplings
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, norm: str = "batch",
-                 dropout: bool = False, n_blocks: int = 9) -> None:
+                 dropout: bool = False, n_blocks: int = 9, upsample: str = "transposed") -> None:
         super().__init__()
         bias = conv_bias(norm)
         layers: list[nn.Module] = [
@@ -50,7 +51,7 @@ class ResnetGenerator(nn.Module):
         for i in range(2):
             c = ngf * 2 ** (2 - i)
             layers += [
-                nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1, bias=bias),
+                upsample_layer(upsample, c, c // 2, bias, kernel=3),
                 norm_layer(norm, c // 2),
                 nn.ReLU(True),
             ]
@@ -63,6 +64,6 @@ class ResnetGenerator(nn.Module):
 
 @register_generator("resnet_<n>blocks")
 def resnet(n: int, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, norm: str = "batch",
-           dropout: bool = False) -> ResnetGenerator:
+           dropout: bool = False, upsample: str = "transposed") -> ResnetGenerator:
     """``resnet_9blocks`` (the reference's default for 256px) and ``resnet_6blocks`` (128px)."""
-    return ResnetGenerator(input_nc, output_nc, ngf, norm, dropout, n_blocks=n)
+    return ResnetGenerator(input_nc, output_nc, ngf, norm, dropout, n_blocks=n, upsample=upsample)

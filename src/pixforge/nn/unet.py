@@ -14,6 +14,7 @@ from torch import nn
 from pixforge.nn.checkpointing import call, recompute
 from pixforge.nn.norms import conv_bias, norm_layer
 from pixforge.nn.registry import register_generator
+from pixforge.nn.upsample import upsample_layer
 
 
 def unet_widths(num_downs: int, ngf: int) -> list[int]:
@@ -29,6 +30,7 @@ class UnetGenerator(nn.Module):
         ngf: int = 64,
         norm: str = "batch",
         dropout: bool = False,
+        upsample: str = "transposed",
     ) -> None:
         super().__init__()
         if num_downs < 2:
@@ -50,11 +52,11 @@ class UnetGenerator(nn.Module):
         # ReLUs here are not in place: a block under gradient checkpointing must leave its input intact.
         up: list[nn.Module] = [
             # The outermost layer always has a bias: no norm follows it, only tanh.
-            nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(2 * w[0], output_nc, 4, 2, 1), nn.Tanh())
+            nn.Sequential(nn.ReLU(), upsample_layer(upsample, 2 * w[0], output_nc, True), nn.Tanh())
         ]
         for j in range(1, num_downs):
             in_ch = w[j] if j == innermost else 2 * w[j]
-            layers = [nn.ReLU(), nn.ConvTranspose2d(in_ch, w[j - 1], 4, 2, 1, bias=bias)]
+            layers = [nn.ReLU(), upsample_layer(upsample, in_ch, w[j - 1], bias)]
             layers.append(norm_layer(norm, w[j - 1]))
             # Dropout is the paper's only noise source; the reference puts it in the 8ngf->8ngf levels.
             if dropout and 4 <= j < innermost:
@@ -80,9 +82,9 @@ class UnetGenerator(nn.Module):
 
 @register_generator("unet_<size>")
 def unet(size: int, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, norm: str = "batch",
-         dropout: bool = False) -> UnetGenerator:
+         dropout: bool = False, upsample: str = "transposed") -> UnetGenerator:
     """``unet_256``: 8 downsamplings (256px to 1px); ``unet_128``: 7; any power of two >= 4."""
     num_downs = size.bit_length() - 1
     if size < 4 or 2**num_downs != size:
         raise ValueError(f"unet_{size}: the size must be a power of two >= 4 (e.g. unet_128, unet_256)")
-    return UnetGenerator(input_nc, output_nc, num_downs, ngf, norm, dropout)
+    return UnetGenerator(input_nc, output_nc, num_downs, ngf, norm, dropout, upsample)
