@@ -412,7 +412,8 @@ def bench_hd_command(
 def bench_quality(
     work: Annotated[Path, typer.Option(help="Folder for the runs and results.jsonl (kept: reruns continue).")],
     data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
-    modes: Annotated[str, typer.Option(help="Comma-separated: pixforge, baseline, reference.")] = "pixforge,baseline",
+    modes: Annotated[str, typer.Option(help="Comma-separated: pixforge, baseline, reference, resize-conv.")]
+    = "pixforge,baseline",
     seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..N-1 per mode.")] = 3,
     steps: Annotated[int, typer.Option(min=400, help="Training steps (a multiple of 400).")] = 2000,
     reference: Annotated[Path | None, typer.Option(help="A pytorch-CycleGAN-and-pix2pix checkout.")] = None,

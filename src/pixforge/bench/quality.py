@@ -27,7 +27,8 @@ import numpy as np
 from pixforge.bench.report import Row
 from pixforge.bench.train import BASELINE
 
-MODES = ("pixforge", "baseline", "reference")
+MODES = ("pixforge", "baseline", "reference", "resize-conv")
+"""resize-conv: pixforge's defaults with the opt-in ``model.upsample: resize_conv`` decoder."""
 
 
 def _sets(overrides: dict[str, Any]) -> list[str]:
@@ -75,6 +76,8 @@ def _pixforge_run(mode: str, seed: int, facades: Path, labels: Path, run: Path, 
     cli = [sys.executable, "-m", "pixforge"]
     overrides: dict[str, Any] = {"train": {"seed": seed, "n_epochs": epochs, "n_epochs_decay": 0}}
     translate_flags: list[str] = []
+    if mode == "resize-conv":
+        overrides["model"] = {"upsample": "resize_conv"}
     if mode == "baseline":
         overrides["train"].update(BASELINE["train"])
         overrides["data"] = dict(BASELINE["data"])
