@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -109,13 +110,24 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 @pytest.fixture(scope="session")
-def chromium():
-    """A headless Chromium browser (Playwright launches it with a fresh temporary profile)."""
+def chromium_options() -> dict:
+    """Playwright launch options for Debian's chromium. Missing: a skip here, a failure in CI (which installs it)."""
     if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} not installed (make test installs Debian's chromium when run as root)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        message = f"{CHROMIUM} not installed (make test installs Debian's chromium when run as root)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    pytest.importorskip("playwright.sync_api")
+    return {"executable_path": str(CHROMIUM), "args": CHROMIUM_FLAGS}
+
+
+@pytest.fixture(scope="session")
+def chromium(chromium_options):
+    """A headless Chromium browser (Playwright launches it with a fresh temporary profile)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(**chromium_options)
         yield browser
         browser.close()
 

@@ -7,7 +7,6 @@ import base64
 import io
 import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,20 +16,8 @@ from PIL import Image
 from pixforge.data.palette import get_palette
 
 REPO = Path(__file__).resolve().parents[2]
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 PALETTE = {tuple(c) for c in get_palette("facades").colours.tolist()}
 WINDOW = (0, 128, 255)
-
-
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        message = "Debian's chromium is not installed (`make test` installs it when run as root)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def pixels(data: bytes) -> np.ndarray:
@@ -52,7 +39,7 @@ def shown(page) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_drawing_on_the_page_translates_each_stroke(server, tmp_path, capsys):
+def test_drawing_on_the_page_translates_each_stroke(server, tmp_path, capsys, chromium_options):
     from playwright.sync_api import expect, sync_playwright
 
     output = Path(os.environ.get("PIXFORGE_TEST_OUTPUT", REPO / "test-output")) / "serve-page"
@@ -62,7 +49,7 @@ def test_drawing_on_the_page_translates_each_stroke(server, tmp_path, capsys):
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=chromium(), headless=True, args=FLAGS, has_touch=True,
+            str(tmp_path / "profile"), **chromium_options, has_touch=True,
             viewport={"width": 1100, "height": 1100})  # the whole canvas in view: taps outside it are lost
         page = browser.pages[0] if browser.pages else browser.new_page()
         page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))

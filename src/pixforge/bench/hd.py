@@ -22,16 +22,14 @@ processes are separate and not added).
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from statistics import median
 from typing import Any
 
+from pixforge.bench.child import reference_env, run_timed
 from pixforge.bench.report import Row
 from pixforge.bench.train import BASELINE
 
@@ -69,19 +67,6 @@ def random_vgg19(path: Path) -> Path:
     return path
 
 
-def _timed(cmd: list[str], log: Path, **kwargs: Any) -> tuple[float, float]:
-    """Run ``cmd`` to completion: (wall seconds, peak resident MB of the process)."""
-    start = time.perf_counter()
-    with log.open("w") as f:
-        process = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, **kwargs)
-        _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} ... failed (exit {process.returncode}); see {log}")
-    return seconds, usage.ru_maxrss / 1024
-
-
 def _sets(overrides: dict[str, Any]) -> list[str]:
     return [arg for section, fields in overrides.items() for key, value in fields.items()
             for arg in ("--set", f"{section}.{key}={json.dumps(value)}")]
@@ -105,7 +90,8 @@ def _pixforge(mode: str, data: Path, steps: int, work: Path, vgg: Path | None,
     overrides = deep_merge(overrides, extra)
     cmd = [sys.executable, "-m", "pixforge", "train", "--config", PRESETS[mode], "--data", str(data),
            "--out", str(run), *_sets(overrides)]
-    seconds, peak = _timed(cmd, work / f"{mode}.log")
+    ran = run_timed(cmd, work / f"{mode}.log")
+    seconds, peak = ran.wall_s, ran.peak_rss_mb
     speeds = [r["it_s"] for r in read_metrics(run / "metrics.jsonl") if r.get("it_s")]
     written = load_config(run / "config.yaml").train
     return {"seconds": seconds, "peak_mb": peak, "s_step": 1 / median(speeds[1:] or speeds),
@@ -113,16 +99,14 @@ def _pixforge(mode: str, data: Path, steps: int, work: Path, vgg: Path | None,
 
 
 def _reference(data: Path, steps: int, work: Path, checkout: Path, python: Path, vgg: bool) -> dict[str, Any]:
-    stub = work / "stub"
-    stub.mkdir(exist_ok=True)
-    (stub / "wandb.py").write_text("")  # imported by some reference utilities, never used offline
     cmd = [str(python), "train.py", "--name", "bench", "--dataroot", str(data), "--checkpoints_dir",
            str(work / "reference"), "--label_nc", "12", "--no_instance", "--gpu_ids", "-1", "--loadSize", "286",
            "--fineSize", "256", "--resize_or_crop", "resize_and_crop", "--niter", "1", "--niter_decay", "0",
            "--max_dataset_size", str(steps), "--no_html", "--print_freq", str(max(1, min(10, steps // 4)))]
     if not vgg:
         cmd.append("--no_vgg_loss")
-    seconds, peak = _timed(cmd, work / "reference.log", cwd=checkout, env={**os.environ, "PYTHONPATH": str(stub)})
+    ran = run_timed(cmd, work / "reference.log", cwd=checkout, env=reference_env(work))
+    seconds, peak = ran.wall_s, ran.peak_rss_mb
     times = [float(t) for t in _REFERENCE_TIME.findall((work / "reference" / "bench" / "loss_log.txt").read_text())]
     return {"seconds": seconds, "peak_mb": peak, "s_step": median(times[1:] or times) if times else None,
             "settings": "its train.py (fp32, CPU-patched), --no_instance --label_nc 12"}

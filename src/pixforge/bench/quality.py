@@ -13,17 +13,14 @@ caller (``../shared/FINDINGS.md`` says how to set one up); pixforge never import
 from __future__ import annotations
 
 import json
-import os
-import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
 import numpy as np
 
+from pixforge.bench.child import reference_env, run_timed
 from pixforge.bench.report import Row
 from pixforge.bench.train import BASELINE
 
@@ -56,22 +53,6 @@ def write_val_inputs(facades: Path, folder: Path) -> list[Path]:
     return paths
 
 
-def _timed(cmd: list[str], log: Path, **kwargs: Any) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of a whole process and its children. CPU time stays comparable when other
-    work shares the machine (this benchmark runs for hours), wall time does not."""
-    start, cpu = time.perf_counter(), _children_cpu()
-    with log.open("w") as f:
-        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, **kwargs)
-    if done.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} ... failed with exit code {done.returncode}; see {log}")
-    return time.perf_counter() - start, _children_cpu() - cpu
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # waited-for descendants, loader workers included
-    return usage.ru_utime + usage.ru_stime
-
-
 def _pixforge_run(mode: str, seed: int, facades: Path, labels: Path, run: Path, epochs: int) -> dict[str, Any]:
     cli = [sys.executable, "-m", "pixforge"]
     overrides: dict[str, Any] = {"train": {"seed": seed, "n_epochs": epochs, "n_epochs_decay": 0}}
@@ -82,10 +63,10 @@ def _pixforge_run(mode: str, seed: int, facades: Path, labels: Path, run: Path, 
         overrides["train"].update(BASELINE["train"])
         overrides["data"] = dict(BASELINE["data"])
         translate_flags = ["--precision", "fp32"]
-    train_s = _timed([*cli, "train", "--config", "facades", "--data", str(facades), "--out", str(run / "run"),
+    train_s = run_timed([*cli, "train", "--config", "facades", "--data", str(facades), "--out", str(run / "run"),
                       *_sets(overrides)], run / "train.log")
     out = run / "val_out"
-    translate_s = _timed([*cli, "translate", str(labels), "--model", str(run / "run"), "--out", str(out),
+    translate_s = run_timed([*cli, "translate", str(labels), "--model", str(run / "run"), "--out", str(out),
                           *translate_flags], run / "translate.log")
     return {"train": train_s, "translate": translate_s, "outputs": {p.stem: p for p in out.glob("*.png")}}
 
@@ -94,15 +75,12 @@ def _reference_run(seed: int, facades: Path, run: Path, epochs: int, checkout: P
                    python: Path) -> dict[str, Any]:
     """The reference's own scripts, with its defaults. It has no seed option: each run is a fresh draw."""
     del seed
-    stub = run / "stub"
-    stub.mkdir(parents=True, exist_ok=True)
-    (stub / "wandb.py").write_text("")  # imported at module level, never used offline
-    env = {**os.environ, "PYTHONPATH": str(stub)}
+    env = reference_env(run)
     common = ["--dataroot", str(facades), "--name", "ref", "--model", "pix2pix", "--direction", "BtoA",
               "--checkpoints_dir", str(run / "checkpoints")]
-    train_s = _timed([str(python), "train.py", *common, "--n_epochs", str(epochs), "--n_epochs_decay", "0",
+    train_s = run_timed([str(python), "train.py", *common, "--n_epochs", str(epochs), "--n_epochs_decay", "0",
                       "--no_html", "--display_freq", "100000"], run / "train.log", cwd=checkout, env=env)
-    translate_s = _timed([str(python), "test.py", *common, "--results_dir", str(run / "results"), "--phase", "val",
+    translate_s = run_timed([str(python), "test.py", *common, "--results_dir", str(run / "results"), "--phase", "val",
                           "--eval", "--num_test", "100"], run / "translate.log", cwd=checkout, env=env)
     images = run / "results" / "ref" / "val_latest" / "images"
     outputs = {p.name.removesuffix("_fake_B.png"): p for p in images.glob("*_fake_B.png")}
@@ -152,9 +130,9 @@ def run_quality(facades: Path, work: Path, modes: list[str], seeds: list[int], s
                 result = _reference_run(seed, facades, run, epochs, reference, reference_python)
             else:
                 result = _pixforge_run(mode, seed, facades, labels, run, epochs)
-            (train_wall, train_cpu), (translate_wall, _) = result["train"], result["translate"]
-            record = {"mode": mode, "seed": seed, "steps": steps, "train_s": round(train_wall, 1),
-                      "train_cpu_s": round(train_cpu, 1), "translate_s": round(translate_wall, 1),
+            trained, translated = result["train"], result["translate"]
+            record = {"mode": mode, "seed": seed, "steps": steps, "train_s": round(trained.wall_s, 1),
+                      "train_cpu_s": round(trained.cpu_s, 1), "translate_s": round(translated.wall_s, 1),
                       **score(result["outputs"], facades)}
             with results.open("a") as f:
                 f.write(json.dumps(record) + "\n")

@@ -31,6 +31,7 @@ from pathlib import Path
 from statistics import quantiles
 from typing import Any
 
+from pixforge.bench.fixtures import random_unet256
 from pixforge.bench.report import Row
 
 MODES: dict[str, list[str]] = {
@@ -195,19 +196,6 @@ def label_maps(count: int = 8, size: int = 256) -> list[bytes]:
         Image.fromarray(label).save(buffer, format="PNG")
         out.append(buffer.getvalue())
     return out
-
-
-def random_unet256(folder: Path) -> Path:
-    """unet_256 (ngf 64) with the reference's random init: serving speed does not depend on training."""
-    import torch
-
-    from pixforge.config import Config
-    from pixforge.nn.build import build_generator
-    from pixforge.runtime.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    cfg = Config(name="bench")
-    return save_checkpoint(folder / "bench.safetensors", cfg.to_dict(), {"G": build_generator(cfg).state_dict()})
 
 
 def _measure_mode(mode: str, model: Path, payloads: list[bytes], clients: tuple[int, ...],

@@ -16,15 +16,13 @@ Speed per step is also read from pixforge's own log (median of its it/s records 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from statistics import median
 from typing import Any
 
+from pixforge.bench.child import reference_env, run_timed
 from pixforge.bench.report import Row
 
 # The reference's way: fp32, NCHW, per-parameter Adam, JPEG decoded every step, eager, default malloc.
@@ -39,16 +37,6 @@ def _sets(overrides: dict[str, Any]) -> list[str]:
             for arg in ("--set", f"{section}.{key}={json.dumps(value)}")]
 
 
-def _time(cmd: list[str], log: Path, **kwargs: Any) -> float:
-    start = time.perf_counter()
-    with log.open("w") as f:
-        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, **kwargs)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} ... failed (exit {done.returncode}); see {log}")
-    return seconds
-
-
 def _pixforge(mode: str, facades: Path, steps: int, work: Path, extra: dict[str, Any]) -> dict[str, Any]:
     from pixforge.config import deep_merge
 
@@ -56,8 +44,8 @@ def _pixforge(mode: str, facades: Path, steps: int, work: Path, extra: dict[str,
     overrides: dict[str, Any] = deep_merge({"train": {"max_steps": steps}}, extra)
     if mode == "baseline":
         overrides = deep_merge(overrides, BASELINE)
-    seconds = _time([sys.executable, "-m", "pixforge", "train", "--config", "facades", "--data", str(facades),
-                     "--out", str(run), *_sets(overrides)], work / f"{mode}.log")
+    seconds = run_timed([sys.executable, "-m", "pixforge", "train", "--config", "facades", "--data", str(facades),
+                         "--out", str(run), *_sets(overrides)], work / f"{mode}.log").wall_s
     from pixforge.config import load_config
     from pixforge.train.metrics_log import read_metrics
 
@@ -68,14 +56,11 @@ def _pixforge(mode: str, facades: Path, steps: int, work: Path, extra: dict[str,
 
 
 def _reference(facades: Path, steps: int, work: Path, checkout: Path, python: Path) -> dict[str, Any]:
-    stub = work / "stub"
-    stub.mkdir(exist_ok=True)
-    (stub / "wandb.py").write_text("")  # imported at module level by the reference, never used offline
     cmd = [str(python), "train.py", "--dataroot", str(facades), "--name", "bench", "--model", "pix2pix",
            "--direction", "BtoA", "--checkpoints_dir", str(work / "reference"), "--max_dataset_size", str(steps),
            "--n_epochs", "1", "--n_epochs_decay", "0", "--no_html", "--display_freq", "100000",
            "--print_freq", "10"]
-    seconds = _time(cmd, work / "reference.log", cwd=checkout, env={**os.environ, "PYTHONPATH": str(stub)})
+    seconds = run_timed(cmd, work / "reference.log", cwd=checkout, env=reference_env(work)).wall_s
     return {"seconds": seconds, "s_step": None, "settings": "its train.py defaults (fp32, 4 loader processes)"}
 
 

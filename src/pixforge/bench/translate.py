@@ -16,15 +16,14 @@ The model is an ngf-64 unet_256 with the reference's random initialisation: spee
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from statistics import median
 from typing import Any
 
+from pixforge.bench.child import reference_env, run_timed
+from pixforge.bench.fixtures import random_unet256
 from pixforge.bench.report import Row
 
 MODES = ("reference", "baseline", "pixforge", "pixforge-onnx")
@@ -45,19 +44,6 @@ def write_inputs(facades: Path, folder: Path, count: int = 100) -> list[Path]:
             label.save(path, quality=95)
             paths.append(path)
     return paths
-
-
-def _checkpoint(folder: Path) -> Path:
-    import torch
-
-    from pixforge.config import load_config
-    from pixforge.nn.build import build_discriminator, build_generator
-    from pixforge.runtime.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    cfg = load_config("facades")
-    state = {"G": build_generator(cfg).state_dict(), "D": build_discriminator(cfg).state_dict()}
-    return save_checkpoint(folder / "bench.safetensors", cfg.to_dict(), state)
 
 
 def _reference_checkpoint(checkpoint: Path, folder: Path) -> Path:
@@ -93,16 +79,6 @@ def _baseline(checkpoint: Path, files: list[Path], out: Path) -> None:
         Image.fromarray(array).save(out / f"{path.stem}.png")
 
 
-def _timed(cmd: list[str], log: Path, **kwargs: Any) -> float:
-    start = time.perf_counter()
-    with log.open("w") as f:
-        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, **kwargs)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} ... failed (exit {done.returncode}); see {log}")
-    return seconds
-
-
 def bench_translate(facades: Path, count: int = 100, passes: int = 3, modes: tuple[str, ...] = MODES,
                     reference: Path | None = None, reference_python: Path | None = None) -> list[Row]:
     if "reference" in modes and reference is None:
@@ -110,21 +86,18 @@ def bench_translate(facades: Path, count: int = 100, passes: int = 3, modes: tup
     with tempfile.TemporaryDirectory(prefix="pixforge-bench-translate-") as tmp:
         work = Path(tmp)
         files = write_inputs(facades, work / "inputs", count)
-        checkpoint = _checkpoint(work)
+        checkpoint = random_unet256(work, discriminator=True)
         commands: dict[str, tuple[list[str], dict[str, Any]]] = {}
         cli = [sys.executable, "-m", "pixforge", "translate", str(work / "inputs"), "--out"]
         if "reference" in modes:
             if reference_python is None:
                 raise ValueError("--reference needs --reference-python (the Python that runs the reference)")
             ckpts = _reference_checkpoint(checkpoint, work / "ref_checkpoints")
-            stub = work / "stub"
-            stub.mkdir()
-            (stub / "wandb.py").write_text("")
             commands["reference"] = (
                 [str(reference_python), "test.py", "--dataroot", str(facades), "--name", "bench", "--model",
                  "pix2pix", "--direction", "BtoA", "--checkpoints_dir", str(ckpts), "--phase", "val", "--eval",
                  "--num_test", str(count), "--results_dir"],
-                {"cwd": reference, "env": {**os.environ, "PYTHONPATH": str(stub)}})
+                {"cwd": reference, "env": reference_env(work)})
         if "baseline" in modes:
             commands["baseline"] = ([sys.executable, "-m", "pixforge.bench.translate", str(checkpoint),
                                      json.dumps([str(f) for f in files])], {})
@@ -141,7 +114,7 @@ def bench_translate(facades: Path, count: int = 100, passes: int = 3, modes: tup
             for i in range(passes):
                 out = work / f"out-{mode}-{i}"
                 out.mkdir()
-                times.append(_timed([*cmd, str(out)], work / f"{mode}.log", **kwargs))
+                times.append(run_timed([*cmd, str(out)], work / f"{mode}.log", **kwargs).wall_s)
             seconds[mode] = median(times)
     base_name = next((m for m in ("reference", "baseline") if m in seconds), None)
     base = seconds[base_name] if base_name else None
