@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pixforge.bench.child import run_timed
 from pixforge.bench.quality import read_results
 from pixforge.bench.report import Row
-from pixforge.bench.train import BASELINE, _sets, _time
+from pixforge.bench.train import BASELINE, _sets
 
 MODES = ("baseline", "pixforge")
 SCORES = ("fcn_pixel_acc", "fcn_class_acc", "fcn_iou", "l1", "psnr", "ssim")
@@ -53,12 +54,12 @@ def run_equal_time(facades: Path, work: Path, judge: Path, seconds: float = 900,
             raise ValueError(f"{run}: left over from an interrupted run; remove it to train this mode again")
         run.mkdir(parents=True)
         overrides = deep_merge(mode_overrides(mode, seconds, seed), extra or {})
-        train_s = _time([*cli, "train", "--config", "facades", "--data", str(facades), "--out", str(run / "run"),
-                          *_sets(overrides)], run / "train.log")
+        train_s = run_timed([*cli, "train", "--config", "facades", "--data", str(facades), "--out",
+                             str(run / "run"), *_sets(overrides)], run / "train.log").wall_s
         scores = run / "eval.json"
-        _time([*cli, "eval", str(run / "run"), "--data", str(facades), "--split", "val", "--judge", str(judge),
-                "--out", str(run / "report"), "--json", str(scores), "--no-learned",
-                "--device", "cpu"], run / "eval.log")
+        run_timed([*cli, "eval", str(run / "run"), "--data", str(facades), "--split", "val", "--judge",
+                   str(judge), "--out", str(run / "report"), "--json", str(scores), "--no-learned",
+                   "--device", "cpu"], run / "eval.log")
         record = {"mode": mode, "seconds": seconds, "seed": seed, "train_s": round(train_s, 1),
                   "steps": _last_step(run / "run" / "metrics.jsonl"), "settings": _settings(run / "run"),
                   **json.loads(scores.read_text()), "date": time.strftime("%Y-%m-%d %H:%M")}
