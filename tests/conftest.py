@@ -121,9 +121,10 @@ def chromium_options() -> dict:
     return {"executable_path": str(CHROMIUM), "args": CHROMIUM_FLAGS}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium(chromium_options):
-    """A headless Chromium browser (Playwright launches it with a fresh temporary profile)."""
+    """A headless Chromium browser (Playwright launches it with a fresh temporary profile). Per test: a live
+    sync_playwright keeps an asyncio loop running on the main thread, which would break later asyncio.run calls."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

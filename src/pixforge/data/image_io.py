@@ -156,7 +156,7 @@ def read_index_map(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np
     colour images are refused: their colours are not class numbers (a colour label map needs a palette).
     EXIF orientation is applied.
     """
-    with _open(path, max_pixels) as im:
+    with _open(Path(path), path, max_pixels) as im:
         try:
             im.load()
         except (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error) as err:
