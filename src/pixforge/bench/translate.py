@@ -88,7 +88,7 @@ def bench_translate(facades: Path, count: int = 100, passes: int = 3, modes: tup
         files = write_inputs(facades, work / "inputs", count)
         checkpoint = random_unet256(work, discriminator=True)
         commands: dict[str, tuple[list[str], dict[str, Any]]] = {}
-        cli = [sys.executable, "-m", "pixforge", "translate", str(work / "inputs"), "--out"]
+        cli = [sys.executable, "-m", "pixforge", "translate", str(work / "inputs")]
         if "reference" in modes:
             if reference_python is None:
                 raise ValueError("--reference needs --reference-python (the Python that runs the reference)")
@@ -102,12 +102,12 @@ def bench_translate(facades: Path, count: int = 100, passes: int = 3, modes: tup
             commands["baseline"] = ([sys.executable, "-m", "pixforge.bench.translate", str(checkpoint),
                                      json.dumps([str(f) for f in files])], {})
         if "pixforge" in modes:
-            commands["pixforge"] = ([*cli[:5], str(work / "inputs"), "--model", str(checkpoint), "--out"], {})
+            commands["pixforge"] = ([*cli, "--model", str(checkpoint), "--out"], {})
         if "pixforge-onnx" in modes:
             from pixforge.infer.export import export_onnx
 
             onnx = export_onnx(checkpoint, work / "model.onnx")
-            commands["pixforge-onnx"] = ([*cli[:5], str(work / "inputs"), "--model", str(onnx), "--out"], {})
+            commands["pixforge-onnx"] = ([*cli, "--model", str(onnx), "--out"], {})
         seconds: dict[str, float] = {}
         for mode, (cmd, kwargs) in commands.items():
             times = []
@@ -115,6 +115,10 @@ def bench_translate(facades: Path, count: int = 100, passes: int = 3, modes: tup
                 out = work / f"out-{mode}-{i}"
                 out.mkdir()
                 times.append(run_timed([*cmd, str(out)], work / f"{mode}.log", **kwargs).wall_s)
+                # the reference also saves real_A and real_B beside each fake_B
+                written = len(list(out.rglob("*_fake_B.png" if mode == "reference" else "*.png")))
+                if written != count:  # every mode must do the same work for its time to compare
+                    raise RuntimeError(f"{mode} wrote {written} images for {count} inputs; see {work / mode}.log")
             seconds[mode] = median(times)
     base_name = next((m for m in ("reference", "baseline") if m in seconds), None)
     base = seconds[base_name] if base_name else None

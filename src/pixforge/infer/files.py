@@ -39,8 +39,8 @@ class NothingTranslated(ValueError):
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders as their images (sorted); an input that is neither, or no image at all, is an
-    error naming it."""
+    """Files as given, folders as their images (sorted), each file once however often it is named; an input
+    that is neither, or no image at all, is an error naming it."""
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
@@ -61,7 +61,9 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
             raise ImageError(path, "no such file or folder")
     if not files:
         raise ImageError("translate", "no inputs given")
-    return files
+    seen: set[Path] = set()
+    # A file named twice (a folder given twice, or a file and its folder) is one input, not a copy `a_1.png`.
+    return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
 
 
 def output_paths(files: list[Path], out_dir: Path) -> list[Path]:
