@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -127,6 +128,9 @@ def translate(
     Every output is checked by the safety filter (a flagged one is not written, and the command exits 1
     after the rest), carries pixforge's invisible watermark and XMP metadata; pixforge verify reads them.
     """
+    # Set before torch loads OpenMP: its threads spin between the generator's ops and take the cores that the
+    # filter and encoders need (100 facades maps: 10.3 -> 8.4 s of CPU, about 0.6 s less wall time).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from pixforge.runtime.device import PRECISIONS, pick_device
     from pixforge.runtime.scale import SCALE_MODES
 

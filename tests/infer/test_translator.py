@@ -102,6 +102,18 @@ def test_precision_and_layout_default_to_the_fast_path_where_the_cpu_has_bf16():
     assert (t.forward(x) - make_translator().forward(x)).abs().max() < 0.05  # bf16 tracks fp32
 
 
+def test_bf16_runs_stored_bf16_conv_weights_with_autocasts_outputs_and_leaves_the_generator_fp32():
+    from pixforge.runtime.scale import apply_generator
+
+    t = make_translator(precision="bf16")
+    x = torch.rand(3, 3, 64, 64) * 2 - 1
+    per_call_cast = apply_generator(t.generator, x, multiple=t.size_multiple, size=None, device=t.device,
+                                    precision="bf16", memory_format=t.memory_format)
+    assert torch.equal(t.forward(x), per_call_cast)  # rounding once = rounding every call
+    assert {p.dtype for p in t.generator.parameters()} == {torch.float32}  # exports and hashes see fp32
+    assert torch.bfloat16 in {p.dtype for p in t._fast_generator().parameters()}
+
+
 def test_bad_options_are_named_before_anything_runs():
     with pytest.raises(ValueError, match="precision: 'fp64' is not one of auto, fp32, bf16, fp16"):
         make_translator(precision="fp64")

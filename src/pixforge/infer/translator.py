@@ -34,7 +34,7 @@ from pixforge.nn.build import size_multiple
 from pixforge.nn.modes import paper_test_mode
 from pixforge.provenance import DEFAULT_SAFETY_FILTER, Provenance, SafetyFilter, save_generated
 from pixforge.runtime.checkpoint import weights_hash
-from pixforge.runtime.device import pick_device, resolve_channels_last, resolve_precision
+from pixforge.runtime.device import pick_device, resolve_channels_last, resolve_precision, with_cast_conv_weights
 from pixforge.runtime.generator import load_generator
 from pixforge.runtime.scale import apply_generator, check_scale_mode, inference_size
 
@@ -63,6 +63,7 @@ class Translator:
         self.size_multiple = size_multiple(generator)
         self._model_hash = model_hash
         self._mode_lock = threading.Lock()
+        self._fast: nn.Module | None = None  # built on the first forward: see _fast_generator
         self.label_input = LabelInput(config, feature_clusters) if config.data.label_nc else None
         """Label-map models: how label maps become the generator's input (None for image models)."""
 
@@ -173,9 +174,22 @@ class Translator:
                "memory_format": self.memory_format,
                "resample": "nearest" if self.label_input else "bicubic"}  # one-hot classes are never blended
         if not self.paper_test_mode:
-            return apply_generator(self.generator, batch, **run)
+            return apply_generator(self._fast_generator(), batch, **run)
         with self._mode_lock, paper_test_mode(self.generator):  # the mode switch is per call and serialised
             return apply_generator(self.generator, batch, one_by_one=True, **run)
+
+    def _fast_generator(self) -> nn.Module:
+        """The eval-mode generator ``forward`` runs: with reduced precision, a copy whose conv weights are
+        stored in it (same outputs, no per-call cast); ``self.generator`` stays as loaded, for exports, hashes
+        and paper mode. Built once, on first use, so changes to ``self.generator`` after that are not seen."""
+        if self._fast is None:
+            with self._mode_lock:
+                if self._fast is None and isinstance(self.generator, nn.Module) and any(
+                        p.is_floating_point() for p in self.generator.parameters()):
+                    self._fast = with_cast_conv_weights(self.generator, self.precision)
+                elif self._fast is None:
+                    self._fast = self.generator
+        return self._fast
 
     def save(self, output: Any, path: str | Path, *, safety: SafetyFilter | None = DEFAULT_SAFETY_FILTER,
              overwrite: bool = False) -> Path:

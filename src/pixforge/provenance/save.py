@@ -25,6 +25,9 @@ from pixforge.provenance.safety import DEFAULT_SAFETY_FILTER, SafetyFilter
 SOFTWARE = "pixforge"
 FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 """File suffix -> format. PNG keeps 8 or 16 bits; JPEG and WebP are 8-bit (16-bit outputs are rounded)."""
+PNG_COMPRESS_LEVEL = 1
+"""zlib level for 8-bit PNGs: measured on facades outputs, level 1 encodes in 4.2 ms against 11.2 ms at
+Pillow's default 6, for files 11% larger (99 vs 89 KiB); the encode was a fifth of a folder translation."""
 LOSSY_QUALITY = 95
 """JPEG/WebP quality of written outputs: near-transparent, and the mark keeps a wide margin."""
 MIN_MARKED_SIDE = 256
@@ -130,7 +133,7 @@ def _encode(arr: np.ndarray, fmt: str, packet: bytes) -> bytes:
             height, width, _ = arr.shape
             png.Writer(width, height, greyscale=False, bitdepth=16).write(buffer, arr.reshape(height, width * 3))
         else:
-            Image.fromarray(np.ascontiguousarray(arr)).save(buffer, format="PNG")
+            Image.fromarray(np.ascontiguousarray(arr)).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
         return png_with_xmp(buffer.getvalue(), packet)
     image = Image.fromarray(np.ascontiguousarray(arr))
     if fmt == "webp" and image.mode == "L":
