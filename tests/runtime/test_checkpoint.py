@@ -42,6 +42,22 @@ def test_checkpoint_holds_config_and_partial_load_reads_only_generator(tmp_path)
     assert set(only_g) == {"G"} and torch.equal(only_g["G"]["w"], torch.arange(4.0))
 
 
+def test_tensors_sharing_memory_are_saved_and_the_rest_are_not_copied(tmp_path):
+    from pixforge.runtime.checkpoint import _unshared
+
+    flat = torch.arange(12.0)
+    own = torch.arange(18.0).view(1, 2, 3, 3).to(memory_format=torch.channels_last)
+    state = {"G": {"a": flat[:6].view(2, 3), "b": flat[6:], "same": own, "again": own, "part": own[:, :1]}}
+    _, back = load_checkpoint(save_checkpoint(tmp_path / "c.safetensors", {}, state))
+    for name, tensor in state["G"].items():
+        assert torch.equal(back["G"][name], tensor), name
+    whole = torch.zeros(4, 4)
+    kept = _unshared({"w": whole, "view": whole[1:], "twice": whole})
+    assert kept["w"] is whole  # written from where it is: no second copy of a large state in memory
+    assert kept["view"].untyped_storage().data_ptr() != whole.untyped_storage().data_ptr()
+    assert kept["twice"].untyped_storage().data_ptr() != whole.untyped_storage().data_ptr()
+
+
 def test_save_leaves_no_temp_file_and_replaces_atomically(tmp_path):
     path = tmp_path / "c.safetensors"
     save_checkpoint(path, {}, {"a": torch.ones(1)})

@@ -34,7 +34,7 @@ from pixforge.nn.build import size_multiple
 from pixforge.nn.modes import paper_test_mode
 from pixforge.provenance import DEFAULT_SAFETY_FILTER, Provenance, SafetyFilter, save_generated
 from pixforge.runtime.checkpoint import weights_hash
-from pixforge.runtime.device import pick_device, resolve_channels_last, resolve_precision, with_cast_conv_weights
+from pixforge.runtime.device import inference_copy, pick_device, resolve_channels_last, resolve_precision
 from pixforge.runtime.generator import load_generator
 from pixforge.runtime.scale import apply_generator, check_scale_mode, inference_size
 
@@ -179,14 +179,15 @@ class Translator:
             return apply_generator(self.generator, batch, one_by_one=True, **run)
 
     def _fast_generator(self) -> nn.Module:
-        """The eval-mode generator ``forward`` runs: with reduced precision, a copy whose conv weights are
-        stored in it (same outputs, no per-call cast); ``self.generator`` stays as loaded, for exports, hashes
-        and paper mode. Built once, on first use, so changes to ``self.generator`` after that are not seen."""
+        """The eval-mode generator ``forward`` runs: with reduced precision, ``runtime.device.inference_copy``
+        (BatchNorm folded into the convs, conv weights stored in bf16/fp16); ``self.generator`` stays as
+        loaded, for exports, hashes and paper mode. Built once, on first use: later changes to
+        ``self.generator`` are not seen."""
         if self._fast is None:
             with self._mode_lock:
                 if self._fast is None and isinstance(self.generator, nn.Module) and any(
                         p.is_floating_point() for p in self.generator.parameters()):
-                    self._fast = with_cast_conv_weights(self.generator, self.precision)
+                    self._fast = inference_copy(self.generator, self.precision)
                 elif self._fast is None:
                     self._fast = self.generator
         return self._fast

@@ -75,20 +75,45 @@ def autocast(precision: str, device: torch.device) -> Iterator[None]:
         yield
 
 
-def with_cast_conv_weights(module: nn.Module, precision: str) -> nn.Module:
-    """A copy of ``module`` for inference under :func:`autocast`, its convolutions' weights and biases stored
-    in ``precision``: autocast would round them to that type on every call (a sixth of a unet_256 forward on
-    this CPU); stored rounded the same way, they give the same outputs. Normalisation layers, and convs whose
-    weight a parametrization computes (spectral norm), keep float32 as under autocast. ``fp32``: ``module``."""
+def inference_copy(module: nn.Module, precision: str) -> nn.Module:
+    """An eval-mode copy of ``module`` for fast inference under :func:`autocast` at a reduced ``precision``:
+    each BatchNorm that directly follows a convolution is folded into it (its running statistics become the
+    conv's weight and bias: one pass over the activations less), and the convolutions' weights and biases are
+    stored in ``precision`` (autocast would round them on every call). Together a sixth of a unet_256 forward
+    on this CPU; outputs differ from the unfolded model by bf16 rounding (about 5e-4 of the [-1, 1] range).
+    Normalisation layers left, and convs whose weight a parametrization computes (spectral norm), keep float32
+    as under autocast. ``fp32``: ``module`` itself, untouched (fp32 keeps the reference's exact numbers)."""
     if precision == "fp32":
         return module
     from torch.nn.utils import parametrize
 
-    copy = deepcopy(module)
+    copy = deepcopy(module).eval()
+    convs = (nn.Conv2d, nn.ConvTranspose2d)
+    for seq in list(copy.modules()):
+        if isinstance(seq, nn.Sequential):
+            for i in range(len(seq) - 1):
+                if (isinstance(seq[i], convs) and isinstance(seq[i + 1], nn.BatchNorm2d)
+                        and not parametrize.is_parametrized(seq[i]) and seq[i + 1].running_var is not None):
+                    _fold_batchnorm(seq[i], seq[i + 1])
+                    seq[i + 1] = nn.Identity()
     for m in copy.modules():
-        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d) and not parametrize.is_parametrized(m):
+        if isinstance(m, convs) and not parametrize.is_parametrized(m):
             m.to(_DTYPES[precision])
     return copy
+
+
+@torch.no_grad()
+def _fold_batchnorm(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> None:
+    """conv followed by eval-mode bn -> conv alone: y = (conv(x) - mean) * gamma / sqrt(var + eps) + beta."""
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    shift = -bn.running_mean * scale
+    if bn.affine:
+        scale, shift = scale * bn.weight, shift * bn.weight + bn.bias
+    shape = [1] * conv.weight.dim()
+    shape[1 if isinstance(conv, nn.ConvTranspose2d) else 0] = -1  # the output-channel axis
+    conv.weight.mul_(scale.view(shape))
+    bias = shift if conv.bias is None else conv.bias * scale + shift
+    conv.bias = nn.Parameter(bias.clone())
 
 
 @functools.cache
