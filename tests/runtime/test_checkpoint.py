@@ -42,20 +42,25 @@ def test_checkpoint_holds_config_and_partial_load_reads_only_generator(tmp_path)
     assert set(only_g) == {"G"} and torch.equal(only_g["G"]["w"], torch.arange(4.0))
 
 
-def test_tensors_sharing_memory_are_saved_and_the_rest_are_not_copied(tmp_path):
-    from pixforge.runtime.checkpoint import _unshared
+def test_every_kind_of_tensor_round_trips_through_the_streaming_writer(tmp_path):
+    from safetensors.torch import load_file
 
     flat = torch.arange(12.0)
-    own = torch.arange(18.0).view(1, 2, 3, 3).to(memory_format=torch.channels_last)
-    state = {"G": {"a": flat[:6].view(2, 3), "b": flat[6:], "same": own, "again": own, "part": own[:, :1]}}
-    _, back = load_checkpoint(save_checkpoint(tmp_path / "c.safetensors", {}, state))
-    for name, tensor in state["G"].items():
-        assert torch.equal(back["G"][name], tensor), name
-    whole = torch.zeros(4, 4)
-    kept = _unshared({"w": whole, "view": whole[1:], "twice": whole})
-    assert kept["w"] is whole  # written from where it is: no second copy of a large state in memory
-    assert kept["view"].untyped_storage().data_ptr() != whole.untyped_storage().data_ptr()
-    assert kept["twice"].untyped_storage().data_ptr() != whole.untyped_storage().data_ptr()
+    nhwc = torch.arange(18.0).view(1, 2, 3, 3).to(memory_format=torch.channels_last)
+    tensors = {"view": flat[:6].view(2, 3), "tail": flat[6:], "nhwc": nhwc, "again": nhwc, "part": nhwc[:, :1],
+               "bf16": torch.randn(3, 5).to(torch.bfloat16), "int": torch.tensor([1, -2], dtype=torch.int64),
+               "scalar": torch.tensor(2.5), "empty": torch.zeros(0, 4), "mask": torch.tensor([True, False]),
+               "u8": torch.arange(7, dtype=torch.uint8)}
+    state = {"G": tensors}
+    path = save_checkpoint(tmp_path / "c.safetensors", {}, state)
+    _, back = load_checkpoint(path)
+    library = load_file(path)  # safetensors' own reader accepts the file as it is
+    for name, tensor in tensors.items():
+        assert torch.equal(back["G"][name], tensor) and back["G"][name].dtype == tensor.dtype, name
+        assert torch.equal(library[f"s.G.{name}"], tensor), name
+    with pytest.raises(TypeError, match="complex: cannot store a torch.complex64"):
+        save_checkpoint(tmp_path / "d.safetensors", {}, {"G": {"complex": torch.zeros(2, dtype=torch.complex64)}})
+    assert not (tmp_path / "d.safetensors").exists()
 
 
 def test_save_leaves_no_temp_file_and_replaces_atomically(tmp_path):
