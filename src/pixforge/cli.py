@@ -568,6 +568,20 @@ _EvalWeights = Annotated[Path | None, typer.Option(help="Folder of LPIPS/FID wei
 _EvalLearned = Annotated[bool, typer.Option(help="LPIPS and FID/KID where their weights are present.")]
 
 
+_EvalOverwrite = Annotated[bool, typer.Option(help="Replace an existing report folder and --json file.")]
+
+
+def _refuse_replacing(folder: Path | None, json_file: Path | None, overwrite: bool) -> None:
+    """A report folder that holds files, or a --json file that exists, is replaced only with --overwrite."""
+    if overwrite:
+        return
+    if folder is not None and folder.is_dir() and any(folder.iterdir()):
+        raise FileExistsError(f"--out {folder}: already holds files; pass --overwrite to replace the report, "
+                              f"or choose another --out")
+    if json_file is not None and json_file.exists():
+        raise FileExistsError(f"--json {json_file}: already exists; pass --overwrite to replace it")
+
+
 @app.command("eval")
 def eval_command(
     model: Annotated[Path, typer.Argument(help="Run directory, checkpoint, .onnx file or pipeline .yaml.")],
@@ -581,13 +595,16 @@ def eval_command(
     learned: _EvalLearned = True,
     max_items: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N pairs.")] = None,
     device: str = "auto",
+    overwrite: _EvalOverwrite = False,
 ) -> None:
     """Score a model on a dataset split: per-image and mean L1, PSNR, SSIM (+ LPIPS, FID/KID, FCN-scores)."""
     from pixforge.eval.evaluate import save_results, write_json_means
     from pixforge.eval.report import write_eval_page
 
+    _refuse_replacing(out, json_out, overwrite)  # before the evaluation: a refused run costs no time
     result, log = _run_eval(model, data, split, judge, weights, learned, max_items, device)
     folder = out or Path("results") / result.model
+    _refuse_replacing(folder, None, overwrite)
     save_results(result, folder)
     page = write_eval_page(folder, [result], [log], f"{result.model} on {Path(data).name}/{split}")
     if json_out is not None:
@@ -609,17 +626,20 @@ def compare_command(
     learned: _EvalLearned = True,
     max_items: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N pairs.")] = None,
     device: str = "auto",
+    overwrite: _EvalOverwrite = False,
 ) -> None:
     """Two models on the same split: the metrics side by side, with the difference (second − first)."""
     from pixforge.atomic import write_text
     from pixforge.eval.evaluate import save_results, strict_json
     from pixforge.eval.report import write_eval_page
 
+    _refuse_replacing(out, json_out, overwrite)
     a, log_a = _run_eval(model_a, data, split, judge, weights, learned, max_items, device)
     b, log_b = _run_eval(model_b, data, split, judge, weights, learned, max_items, device)
     if a.model == b.model:
         a.model, b.model = f"{a.model} (1)", f"{b.model} (2)"
     folder = out or Path("results") / f"compare-{a.model}-vs-{b.model}".replace(" ", "")
+    _refuse_replacing(folder, None, overwrite)
     for e, sub in ((a, "first"), (b, "second")):
         save_results(e, folder / sub)
     page = write_eval_page(folder, [a, b], [log_a, log_b], f"{a.model} vs {b.model} on {Path(data).name}/{split}")

@@ -121,6 +121,26 @@ def test_compare_reports_both_runs_and_the_difference(runs, palette_dataset, tmp
 
 
 @pytest.mark.slow
+def test_an_existing_report_is_replaced_only_with_overwrite(evaluated, runs, palette_dataset, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(evaluated[0], out)  # the module's report stays as the other tests read it
+    means = (out / "means.json").read_text()
+    args = ["eval", str(runs / "first"), "--data", str(palette_dataset), "--no-learned", "--max-items", "2"]
+    done = pixforge(*args, "--out", str(out / "report"), "--json", str(out / "other.json"))
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        f"error: --out {out / 'report'}: already holds files; pass --overwrite to replace the report, or choose "
+        f"another --out"]
+    done = pixforge(*args, "--out", str(out / "fresh"), "--json", str(out / "means.json"))
+    assert done.returncode == 1 and "--json" in done.stderr and "already exists" in done.stderr
+    assert (out / "means.json").read_text() == means and not (out / "fresh").exists()  # nothing was touched
+    done = pixforge(*args, "--out", str(out / "report"), "--json", str(out / "means.json"), "--overwrite")
+    assert done.returncode == 0, done.stderr
+    assert (out / "means.json").read_text() != means  # replaced: two images score differently from all
+
+
+@pytest.mark.slow
 def test_eval_of_a_missing_split_is_one_line(runs, palette_dataset):
     done = pixforge("eval", str(runs / "first"), "--data", str(palette_dataset), "--split", "test", "--no-learned")
     assert done.returncode == 1 and "Traceback" not in done.stderr

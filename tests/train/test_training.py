@@ -77,6 +77,12 @@ def test_bf16_channels_last_training_runs_on_cpu(tmp_path, stripes_dataset):
     assert torch.isfinite(out).all()
 
 
+def test_a_deterministic_run_leaves_the_callers_setting_as_it_found_it(tmp_path, stripes_dataset):
+    assert not torch.are_deterministic_algorithms_enabled()
+    train(tiny(stripes_dataset, max_steps=2, deterministic=True), tmp_path / "run")
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
 def test_fp16_is_refused_without_a_gpu(tmp_path, stripes_dataset):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")

@@ -55,9 +55,12 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False) -> RunResult:
     """Train ``cfg`` in ``run_dir``; with ``resume`` continue from its latest checkpoint exactly."""
     run_dir = Path(run_dir)
     dist = init_distributed()
+    deterministic = torch.are_deterministic_algorithms_enabled()
     try:
         return _train(cfg, run_dir, resume, dist)
     finally:
+        # train.deterministic is this run's setting, not the calling program's from now on
+        torch.use_deterministic_algorithms(deterministic)
         shutdown_distributed(dist)
 
 
