@@ -569,6 +569,7 @@ _EvalLearned = Annotated[bool, typer.Option(help="LPIPS and FID/KID where their 
 
 
 _EvalOverwrite = Annotated[bool, typer.Option(help="Replace an existing report folder and --json file.")]
+_EvalMaxItems = Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N pairs.")]
 
 
 def _refuse_replacing(folder: Path | None, json_file: Path | None, overwrite: bool) -> None:
@@ -593,7 +594,7 @@ def eval_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the means to this JSON file.")] = None,
     weights: _EvalWeights = None,
     learned: _EvalLearned = True,
-    max_items: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N pairs.")] = None,
+    max_items: _EvalMaxItems = None,
     device: str = "auto",
     overwrite: _EvalOverwrite = False,
 ) -> None:
@@ -624,7 +625,7 @@ def compare_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write both means and the difference here.")] = None,
     weights: _EvalWeights = None,
     learned: _EvalLearned = True,
-    max_items: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N pairs.")] = None,
+    max_items: _EvalMaxItems = None,
     device: str = "auto",
     overwrite: _EvalOverwrite = False,
 ) -> None:
