@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,25 @@ def reference_dir(shared: Path) -> Path:
     if not (root / "latest_net_G.pth").is_file():
         pytest.skip(f"{root} not present")
     return root
+
+
+@pytest.fixture(scope="session")
+def pixforge() -> Callable[..., subprocess.CompletedProcess]:
+    """Runs the ``pixforge`` command line as a user does: a new process, output captured as text."""
+    def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pixforge", *args], capture_output=True, text=True, cwd=cwd,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=300)
+    return run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> Path:
+    """The reference fixture imported as a pixforge run directory (one per test module: tests may add files)."""
+    from pixforge.compat.reference import import_reference_run
+
+    run = tmp_path_factory.mktemp("imported")
+    import_reference_run(reference_dir, run)
+    return run
 
 
 @pytest.fixture(scope="session")

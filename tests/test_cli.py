@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
-from pixforge.compat.reference import import_reference_run
-
-
-def pixforge(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pixforge", *args], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, reference_dir) -> Path:
-    run = tmp_path_factory.mktemp("imported")
-    import_reference_run(reference_dir, run)
-    return run
 
 
 @pytest.fixture
@@ -39,7 +22,7 @@ def mixed_folder(tmp_path, facades) -> Path:
     return folder
 
 
-def test_translate_a_folder_of_mixed_sizes_and_kinds(run_dir, mixed_folder, tmp_path):
+def test_translate_a_folder_of_mixed_sizes_and_kinds(pixforge, run_dir, mixed_folder, tmp_path):
     out = tmp_path / "out"
     result = pixforge("translate", str(mixed_folder), "--model", str(run_dir), "--out", str(out))
     assert result.returncode == 0, result.stderr
@@ -51,7 +34,7 @@ def test_translate_a_folder_of_mixed_sizes_and_kinds(run_dir, mixed_folder, tmp_
     assert len(list(out.iterdir())) == 4
 
 
-def test_translate_never_overwrites_its_inputs(run_dir, mixed_folder):
+def test_translate_never_overwrites_its_inputs(pixforge, run_dir, mixed_folder):
     before = {p.name: p.read_bytes() for p in mixed_folder.iterdir()}
     result = pixforge("translate", str(mixed_folder / "wide.png"), "--model", str(run_dir),
                       "--out", str(mixed_folder))
@@ -60,7 +43,7 @@ def test_translate_never_overwrites_its_inputs(run_dir, mixed_folder):
     assert (mixed_folder / "wide_1.png").is_file()
 
 
-def test_a_corrupt_input_is_one_line_naming_the_file(run_dir, tmp_path):
+def test_a_corrupt_input_is_one_line_naming_the_file(pixforge, run_dir, tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
     result = pixforge("translate", str(bad), "--model", str(run_dir), "--out", str(tmp_path / "o"))
@@ -83,18 +66,18 @@ def test_a_corrupt_input_is_one_line_naming_the_file(run_dir, tmp_path):
     (["import-reference", "nowhere", "--out", "o"], "nowhere: not a directory"),
     (["train", "-c", "facades", "--resume", "r"], "not both"),
 ])
-def test_errors_are_one_line_without_traceback(tmp_path, args, needle):
+def test_errors_are_one_line_without_traceback(pixforge, tmp_path, args, needle):
     result = pixforge(*args, cwd=tmp_path)
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0 and needle in result.stderr
 
 
-def test_debug_flag_shows_the_traceback(tmp_path):
+def test_debug_flag_shows_the_traceback(pixforge, tmp_path):
     result = pixforge("--debug", "import-reference", "nowhere", "--out", "o", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
-def test_train_then_translate_from_the_command_line(tmp_path, stripes_dataset):
+def test_train_then_translate_from_the_command_line(pixforge, tmp_path, stripes_dataset):
     run = tmp_path / "run"
     result = pixforge("train", "-c", "demo", "--data", str(stripes_dataset), "--out", str(run),
                       "--set", "model.generator=unet_32", "--set", "data.load_size=32",
@@ -106,11 +89,11 @@ def test_train_then_translate_from_the_command_line(tmp_path, stripes_dataset):
     assert out.returncode == 0 and len(list((tmp_path / "o").glob("*.png"))) == 4
 
 
-def test_an_imported_run_cannot_be_resumed(run_dir):
+def test_an_imported_run_cannot_be_resumed(pixforge, run_dir):
     result = pixforge("train", "--resume", str(run_dir), "--data", str(run_dir))
     assert result.returncode != 0 and "holds weights only" in result.stderr
 
 
-def test_presets_are_listed():
+def test_presets_are_listed(pixforge):
     assert pixforge("presets").stdout.split() == ["cityscapes_hd", "cityscapes_hd_local", "demo", "edges2shoes",
                                                  "facades", "facades_hd", "facades_labels", "facades_spade", "maps"]

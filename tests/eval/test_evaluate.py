@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +24,6 @@ TINY = {"generator": "unet_32", "ngf": 4, "ndf": 4}
 LABELS_TO_PHOTO = {"direction": "BtoA", "input_palette": "facades"}
 
 
-def pixforge(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pixforge", *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, generator_run) -> Path:
     root = tmp_path_factory.mktemp("eval_runs")
@@ -44,7 +36,7 @@ def runs(tmp_path_factory, generator_run) -> Path:
 
 
 @pytest.fixture(scope="module")
-def evaluated(runs, palette_dataset, tiny_judge, tmp_path_factory):
+def evaluated(pixforge, runs, palette_dataset, tiny_judge, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval_out")
     done = pixforge("eval", str(runs / "first"), "--data", str(palette_dataset), "--judge", str(tiny_judge),
                     "--out", str(out / "report"), "--json", str(out / "means.json"), "--no-learned")
@@ -106,7 +98,7 @@ def test_lpips_is_reported_when_its_weights_exist_and_fid_says_which_file_it_lac
 
 
 @pytest.mark.slow
-def test_compare_reports_both_runs_and_the_difference(runs, palette_dataset, tmp_path):
+def test_compare_reports_both_runs_and_the_difference(pixforge, runs, palette_dataset, tmp_path):
     done = pixforge("compare", str(runs / "first"), str(runs / "second"), "--data", str(palette_dataset),
                     "--out", str(tmp_path / "cmp"), "--json", str(tmp_path / "cmp.json"), "--no-learned")
     assert done.returncode == 0, done.stderr
@@ -121,7 +113,7 @@ def test_compare_reports_both_runs_and_the_difference(runs, palette_dataset, tmp
 
 
 @pytest.mark.slow
-def test_an_existing_report_is_replaced_only_with_overwrite(evaluated, runs, palette_dataset, tmp_path):
+def test_an_existing_report_is_replaced_only_with_overwrite(pixforge, evaluated, runs, palette_dataset, tmp_path):
     import shutil
 
     out = tmp_path / "copy"
@@ -141,7 +133,7 @@ def test_an_existing_report_is_replaced_only_with_overwrite(evaluated, runs, pal
 
 
 @pytest.mark.slow
-def test_eval_of_a_missing_split_is_one_line(runs, palette_dataset):
+def test_eval_of_a_missing_split_is_one_line(pixforge, runs, palette_dataset):
     done = pixforge("eval", str(runs / "first"), "--data", str(palette_dataset), "--split", "test", "--no-learned")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [f"error: {palette_dataset / 'test'}: no such folder; expected the "

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +15,6 @@ from pixforge.provenance import verify_file
 
 FACADES = get_palette("facades")
 TINY = {"generator": "unet_32", "ngf": 4, "ndf": 4}
-
-
-def pixforge(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pixforge", *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +146,8 @@ def reference_run(tmp_path_factory, reference_dir) -> Path:
 
 
 @pytest.mark.slow
-def test_cli_runs_a_facades_pipeline_on_val_images_with_intermediates(runs, reference_run, val_pairs, tmp_path):
+def test_cli_runs_a_facades_pipeline_on_val_images_with_intermediates(pixforge, runs, reference_run, val_pairs,
+                                                                     tmp_path):
     spec = {"name": "rerender", "stages": [
         {"name": "labels", "model": str(runs / "labels")},
         {"name": "edited", "steps": [{"snap": "facades"}, {"relabel": {"map": {"window": "balcony"}}}]},
@@ -179,7 +172,7 @@ def test_cli_runs_a_facades_pipeline_on_val_images_with_intermediates(runs, refe
 
 
 @pytest.mark.slow
-def test_cli_shape_mismatch_is_one_line_before_any_output(runs, val_pairs, tmp_path):
+def test_cli_shape_mismatch_is_one_line_before_any_output(pixforge, runs, val_pairs, tmp_path):
     spec = {"stages": [{"name": "grey", "model": str(runs / "grey_out")},
                        {"name": "colour", "model": str(runs / "plain")}]}
     out = tmp_path / "out"

@@ -7,9 +7,6 @@ lines and exit codes, and translate's handling of an output the safety filter bl
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,23 +23,9 @@ from pixforge.provenance import DEFAULT_SAFETY_FILTER, Finding, Provenance, Safe
 from pixforge.train.samples import write_sample_grid
 
 
-def pixforge(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pixforge", *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=300)
-
-
 @pytest.fixture(scope="module")
 def translator(reference_dir) -> Translator:
     return Translator.from_reference(reference_dir, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, reference_dir) -> Path:
-    from pixforge.compat.reference import import_reference_run
-
-    run = tmp_path_factory.mktemp("imported")
-    import_reference_run(reference_dir, run)
-    return run
 
 
 @pytest.fixture
@@ -106,7 +89,7 @@ def test_demo_results_page_outputs_are_marked(tmp_path):
 
 
 @pytest.mark.slow
-def test_verify_lines_and_exit_codes(tmp_path, rendering, model_hash):
+def test_verify_lines_and_exit_codes(pixforge, tmp_path, rendering, model_hash):
     marked = save_generated(rendering, tmp_path / "marked.png", Provenance(model_hash),
                             safety=SafetyFilter(detector=lambda image: []))
     plain = tmp_path / "plain.png"
