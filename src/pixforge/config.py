@@ -213,6 +213,10 @@ class TrainConfig(_Section):
     With BatchNorm the running statistics see each batch twice (recompute); instance norm is unaffected."""
     fused_adam: bool = True
     """One fused Adam kernel over all parameters; False is the reference's per-parameter loop."""
+    step_in_backward: bool = True
+    """pix2pixHD and SPADE: update each generator parameter as soon as backward has its gradient, then free
+    it, so the gradients of a 182 M-parameter G (0.73 GB) never exist at once. Same numbers as stepping after
+    backward; off under DDP and fp16 loss scaling, which need every gradient first."""
     keep_freed_memory: bool = True
     """Keep freed activation memory in the heap instead of returning it to the OS each step (Linux/glibc;
     ~25% faster CPU steps, see ``train/speed.py``)."""

@@ -163,3 +163,15 @@ def test_init_from_a_run_of_another_width_names_the_layer(tmp_path, blocks):
     with pytest.raises(ValueError, match=r"its generator 'model\.1\.weight' has shape \(4, 5, 7, 7\), this run's "
                                          r"\(8, 5, 7, 7\)"):
         train(cfg, tmp_path / "local")
+
+
+def test_stepping_g_inside_its_backward_trains_exactly_as_stepping_after_it(tmp_path, blocks):
+    """``train.step_in_backward`` (on by default) only changes when G's gradients are freed, never the result."""
+    weights = []
+    for flag in (True, False):
+        result = train(hd_config(blocks, train={"step_in_backward": flag}), tmp_path / str(flag))
+        weights.append(load_checkpoint(result.checkpoint)[1])
+    for net in ("G", "D"):
+        for key, value in weights[0][net].items():
+            assert torch.equal(value, weights[1][net][key]), (net, key)
+    assert weights[0]["optim"]["G"]["state"].keys() == weights[1]["optim"]["G"]["state"].keys()

@@ -1,6 +1,6 @@
 import torch
 
-from pixforge.train.optim import load_optimizer_state
+from pixforge.train.optim import StepInBackward, load_optimizer_state
 
 
 def step_after_restore(fused: bool, restore) -> torch.Tensor:
@@ -29,3 +29,46 @@ def test_plain_load_state_dict_would_mix_up_the_moments_under_fused_adam():
     """Why load_optimizer_state exists; if PyTorch fixes this, the workaround can go."""
     reference = step_after_restore(False, torch.optim.Adam.load_state_dict)
     assert (step_after_restore(True, torch.optim.Adam.load_state_dict) - reference).abs().max() > 1e-3
+
+
+def adam_steps(in_backward: bool) -> tuple[torch.nn.Module, dict]:
+    """Three steps of a small channels_last net that uses one conv twice, with a layer frozen until the last
+    step and a rate that changes between steps (as the schedule changes it)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1),
+                               torch.nn.Conv2d(8, 3, 1)).to(memory_format=torch.channels_last)
+    net[3].requires_grad_(False)  # frozen when the hooks are made
+    opt = torch.optim.Adam(net.parameters(), lr=0.01, betas=(0.5, 0.999), fused=True)
+    hooks = StepInBackward(opt) if in_backward else None
+    x = torch.randn(2, 3, 16, 16).contiguous(memory_format=torch.channels_last)
+    for step in range(3):
+        for group in opt.param_groups:
+            group["lr"] = 0.01 * (1 - step / 4)
+        net[3].requires_grad_(step == 2)  # frozen, then trained (pix2pixHD's coarse-to-fine schedule)
+        opt.zero_grad(set_to_none=True)
+        net[3](net[2](net[2](net[1](net[0](x))))).square().mean().backward()
+        if hooks is None:
+            opt.step()
+        else:
+            assert all(p.grad is None for p in net.parameters())  # freed as soon as used
+    return net, opt.state_dict()
+
+
+def test_stepping_inside_backward_gives_exactly_the_numbers_of_stepping_after_it():
+    after, after_state = adam_steps(False)
+    inside, inside_state = adam_steps(True)
+    for (name, a), (_, b) in zip(after.state_dict().items(), inside.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    assert after_state["param_groups"] == inside_state["param_groups"]
+    assert set(inside_state["state"]) == {0, 1, 2, 3, 4, 5}  # the once-frozen layer too, once
+    for index, slot in after_state["state"].items():
+        for key, value in slot.items():
+            assert torch.equal(value, inside_state["state"][index][key]), (index, key)
+
+
+def test_removed_hooks_leave_the_gradients_for_opt_step():
+    p = torch.nn.Parameter(torch.ones(3))
+    hooks = StepInBackward(torch.optim.Adam([p], lr=0.1))
+    hooks.remove()
+    (p * 2).sum().backward()
+    assert torch.equal(p.grad, torch.full((3,), 2.0)) and torch.equal(p.detach(), torch.ones(3))

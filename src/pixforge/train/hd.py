@@ -45,7 +45,7 @@ from pixforge.nn.vgg import VGGLoss, load_vgg19
 from pixforge.runtime.device import autocast, resolve_channels_last, resolve_precision
 from pixforge.train.image_pool import ImagePool
 from pixforge.train.models import register_recipe
-from pixforge.train.optim import load_optimizer_state, make_adam
+from pixforge.train.optim import StepInBackward, load_optimizer_state, make_adam
 from pixforge.train.pretrained import load_matching
 
 
@@ -85,6 +85,9 @@ class LabelMapGAN:
         g_params = list(self.net_G.parameters()) + (list(self.encoder.parameters()) if self.encoder else [])
         self.opt_G = make_adam(g_params, cfg, device, t.fused_adam)
         self.opt_D = make_adam(self.discriminator.parameters(), cfg, device, t.fused_adam, lr=t.lr_d or t.lr)
+        # G's update runs inside its backward (no step below) unless loss scaling needs every gradient first.
+        self._g_in_backward = StepInBackward(self.opt_G) if t.step_in_backward and self.precision != "fp16" \
+            else None
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         self.gan = adversarial_loss(cfg.loss.gan_mode)
         self.pool = ImagePool(t.pool_size, seed=t.seed)
@@ -124,7 +127,8 @@ class LabelMapGAN:
                 losses["G_VGG"] = self.vgg(fake, real) * loss.lambda_vgg
         self.opt_G.zero_grad(set_to_none=True)
         self.scaler.scale(sum(losses.values())).backward()
-        self.scaler.step(self.opt_G)
+        if self._g_in_backward is None:
+            self.scaler.step(self.opt_G)
 
         self.opt_D.zero_grad(set_to_none=True)
         with autocast(precision, self.device):
@@ -169,6 +173,9 @@ class LabelMapGAN:
     def wrap_distributed(self, device: torch.device) -> None:
         self._ddp_ids = [device.index] if device.type == "cuda" else None
         self._distributed = True
+        if self._g_in_backward is not None:  # DDP averages the gradients after backward: step after it
+            self._g_in_backward.remove()
+            self._g_in_backward = None
         if self.cfg.train.sync_batchnorm:  # in place: self.generator may hold net_G inside a wrapper
             nn.SyncBatchNorm.convert_sync_batchnorm(self.net_G)
             nn.SyncBatchNorm.convert_sync_batchnorm(self.discriminator)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -34,3 +35,38 @@ def load_optimizer_state(opt: torch.optim.Optimizer, state: dict[str, Any]) -> N
             for key, value in opt.state.get(p, {}).items():
                 if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
                     opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+
+class StepInBackward:
+    """Runs ``opt``'s update of each parameter as soon as backward has finished that parameter's gradient,
+    then frees the gradient, so the gradients of all parameters never exist at once (pix2pixHD's 182 M-parameter
+    G: 0.73 GB less at the peak). The arithmetic is ``opt.step()``'s, element for element, and the state is
+    ``opt``'s own (its ``state_dict`` and resume are unchanged); the caller skips ``opt.step()``.
+
+    Not for DDP (its all-reduce lands after the hooks) nor fp16 loss scaling (the scaler must see every gradient
+    before any step): :meth:`remove` turns it off.
+    """
+
+    def __init__(self, opt: torch.optim.Optimizer) -> None:
+        self._handles = []
+        for group in opt.param_groups:
+            for p in group["params"]:
+                single = type(opt)([p], **opt.defaults)
+                single.param_groups[0].update({k: v for k, v in group.items() if k != "params"})
+                single.state = opt.state  # one state for both: what opt saves is what the steps used
+                # A frozen parameter gets its hook too: coarse-to-fine training unfreezes parameters later.
+                frozen = not p.requires_grad
+                p.requires_grad_(True)
+                self._handles.append(p.register_post_accumulate_grad_hook(partial(self._step, single, group)))
+                p.requires_grad_(not frozen)
+
+    @staticmethod
+    def _step(single: torch.optim.Optimizer, group: dict[str, Any], p: torch.Tensor) -> None:
+        single.param_groups[0]["lr"] = group["lr"]  # the schedule sets the main group's rate
+        single.step()
+        p.grad = None
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
