@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -735,6 +736,10 @@ def main() -> None:
         message = text.splitlines()[0] if text else err.__class__.__name__
         typer.echo(f"error: {message}", err=True)
         sys.exit(1)
+    finally:
+        # The interpreter's last collection at exit walks every object torch made: ~0.3 s a command, 5% of
+        # translating 100 images. Frozen objects are skipped; files and threads are closed as before.
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Translate image files and folders to PNGs, decoding and encoding on threads beside the model.
 
 The model runs in the calling thread on batches of equally sized images; a thread pool reads the next
-images and writes finished ones meanwhile (Pillow, ONNX Runtime and numpy release the GIL). Every output
-goes through :func:`pixforge.provenance.save_generated`: safety filter, watermark, metadata, atomic write.
+images and converts and writes finished ones meanwhile (Pillow, ONNX Runtime and numpy release the GIL).
+Every output goes through :func:`pixforge.provenance.save_generated`: safety filter, watermark, metadata, atomic write.
 """
 
 from __future__ import annotations
@@ -123,8 +123,8 @@ def translate_files(translator: Translator, inputs: Iterable[str | Path], out_di
             batch = torch.stack([translator.to_model_tensor(image) for _, image in group])
             result = translator.forward(batch)
             for (index, image), out in zip(group, result, strict=True):
-                array = from_tensor(out, np.uint16 if image.dtype == np.uint16 else np.uint8)
-                writes.append((index, pool.submit(save_generated, array, targets[index], provenance, safety=safety)))
+                depth = np.uint16 if image.dtype == np.uint16 else np.uint8
+                writes.append((index, pool.submit(_write, out, depth, targets[index], provenance, safety)))
             if on_done:
                 on_done(len(group))
         for index, write in writes:
@@ -138,6 +138,12 @@ def translate_files(translator: Translator, inputs: Iterable[str | Path], out_di
         raise NothingTranslated(f"translate: all {len(files)} input(s) were skipped or blocked, nothing was "
                                 f"written{first}")
     return report
+
+
+def _write(out: torch.Tensor, depth: type[np.integer], target: Path, provenance: Provenance,
+           safety: SafetyFilter | None) -> Path:
+    """On a writer thread, off the model's path: to integers, then the one writer of generated images."""
+    return save_generated(from_tensor(out, depth), target, provenance, safety=safety)
 
 
 def _batches(pool: ThreadPoolExecutor, files: list[Path], read: Callable[[Path], np.ndarray], batch_size: int,
