@@ -1,3 +1,3 @@
-from pixforge.cli import main
+from pixforge.cli import run
 
-main()
+run()
