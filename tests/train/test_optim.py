@@ -1,3 +1,5 @@
+import copy
+
 import torch
 
 from pixforge.train.optim import StepInBackward, load_optimizer_state
@@ -33,7 +35,7 @@ def test_plain_load_state_dict_would_mix_up_the_moments_under_fused_adam():
 
 def adam_steps(in_backward: bool) -> tuple[torch.nn.Module, dict]:
     """Three steps of a small channels_last net that uses one conv twice, with a layer frozen until the last
-    step and a rate that changes between steps (as the schedule changes it)."""
+    step, a rate that changes between steps (as the schedule changes it) and the state reloaded after the first."""
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1),
                                torch.nn.Conv2d(8, 3, 1)).to(memory_format=torch.channels_last)
@@ -42,6 +44,8 @@ def adam_steps(in_backward: bool) -> tuple[torch.nn.Module, dict]:
     hooks = StepInBackward(opt) if in_backward else None
     x = torch.randn(2, 3, 16, 16).contiguous(memory_format=torch.channels_last)
     for step in range(3):
+        if step == 1:  # a resume: load_state_dict replaces the optimizer's state and group objects
+            opt.load_state_dict(copy.deepcopy(opt.state_dict()))
         for group in opt.param_groups:
             group["lr"] = 0.01 * (1 - step / 4)
         net[3].requires_grad_(step == 2)  # frozen, then trained (pix2pixHD's coarse-to-fine schedule)

@@ -48,21 +48,22 @@ class StepInBackward:
     """
 
     def __init__(self, opt: torch.optim.Optimizer) -> None:
+        self.opt = opt
         self._handles = []
-        for group in opt.param_groups:
+        for index, group in enumerate(opt.param_groups):
             for p in group["params"]:
                 single = type(opt)([p], **opt.defaults)
-                single.param_groups[0].update({k: v for k, v in group.items() if k != "params"})
-                single.state = opt.state  # one state for both: what opt saves is what the steps used
                 # A frozen parameter gets its hook too: coarse-to-fine training unfreezes parameters later.
                 frozen = not p.requires_grad
                 p.requires_grad_(True)
-                self._handles.append(p.register_post_accumulate_grad_hook(partial(self._step, single, group)))
+                self._handles.append(p.register_post_accumulate_grad_hook(partial(self._step, single, index)))
                 p.requires_grad_(not frozen)
 
-    @staticmethod
-    def _step(single: torch.optim.Optimizer, group: dict[str, Any], p: torch.Tensor) -> None:
-        single.param_groups[0]["lr"] = group["lr"]  # the schedule sets the main group's rate
+    def _step(self, single: torch.optim.Optimizer, index: int, p: torch.Tensor) -> None:
+        # Looked up at every step: opt.load_state_dict (a resume) replaces opt's state and group objects, and the
+        # schedule sets the rate on opt's groups.
+        single.param_groups[0].update({k: v for k, v in self.opt.param_groups[index].items() if k != "params"})
+        single.state = self.opt.state
         single.step()
         p.grad = None
 
