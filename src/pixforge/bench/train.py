@@ -28,7 +28,7 @@ from pixforge.bench.report import Row
 # The reference's way: fp32, NCHW, per-parameter Adam, JPEG decoded every step, eager, default malloc.
 BASELINE = {
     "train": {"precision": "fp32", "channels_last": False, "fused_adam": False, "keep_freed_memory": False,
-          "step_in_backward": False},
+              "step_in_backward": False},
     "data": {"cache": False, "num_workers": 0},
 }
 
