@@ -135,23 +135,13 @@ def val_pairs(tmp_path_factory, facades) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def reference_run(tmp_path_factory, reference_dir) -> Path:
-    """labels -> photo, trained by the reference code (60 images, 1 epoch), as a pixforge run."""
-    from pixforge.compat.reference import import_reference_run
-
-    run = tmp_path_factory.mktemp("ref") / "photo"
-    import_reference_run(reference_dir, run)
-    return run
-
-
 @pytest.mark.slow
-def test_cli_runs_a_facades_pipeline_on_val_images_with_intermediates(pixforge, runs, reference_run, val_pairs,
+def test_cli_runs_a_facades_pipeline_on_val_images_with_intermediates(pixforge, runs, run_dir, val_pairs,
                                                                      tmp_path):
     spec = {"name": "rerender", "stages": [
         {"name": "labels", "model": str(runs / "labels")},
         {"name": "edited", "steps": [{"snap": "facades"}, {"relabel": {"map": {"window": "balcony"}}}]},
-        {"name": "photo", "model": str(reference_run)}]}
+        {"name": "photo", "model": str(run_dir)}]}
     out = tmp_path / "out"
     done = pixforge("pipeline", "run", str(write_yaml(tmp_path, spec)), str(val_pairs), "--out", str(out),
                     "--keep-intermediates", "--pair-side", "A")
@@ -184,13 +174,13 @@ def test_cli_shape_mismatch_is_one_line_before_any_output(pixforge, runs, val_pa
 
 
 @pytest.mark.slow
-def test_editing_labels_between_stages_changes_the_photo_where_the_labels_changed(reference_run, facades):
+def test_editing_labels_between_stages_changes_the_photo_where_the_labels_changed(run_dir, facades):
     """Windows turned into balconies between the stages: the photo changes there, and much less elsewhere."""
     from scipy.ndimage import binary_dilation
 
     def pipeline(edit: list) -> Pipeline:
         return Pipeline.from_dict({"stages": [{"name": "labels", "steps": [{"snap": "facades"}, *edit]},
-                                              {"name": "photo", "model": str(reference_run)}]})
+                                              {"name": "photo", "model": str(run_dir)}]})
 
     edited = pipeline([{"relabel": {"map": {"window": "balcony"}}}])
     plain = pipeline([])
