@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -18,7 +20,66 @@ def make_adam(params: Any, cfg: Config, device: torch.device, fast: bool = True,
     if fast and device.type not in ("cuda", "cpu"):
         kwargs = {"foreach": True}
     t = cfg.train
-    return torch.optim.Adam(params, lr=t.lr if lr is None else lr, betas=(t.beta1, t.beta2), **kwargs)
+    return ChannelsLastAdam(params, lr=t.lr if lr is None else lr, betas=(t.beta1, t.beta2), **kwargs)
+
+
+class ChannelsLastAdam(torch.optim.Adam):
+    """``torch.optim.Adam`` whose fused CPU kernel sees channels_last tensors as the dense arrays they are.
+
+    The kernel (torch 2.13, ``FusedAdamKernel.cpp``) makes a contiguous copy of every gradient that is not
+    contiguous and then never uses it: for channels_last weights, a full transposing copy per parameter and
+    step (pix2pixHD's G: 0.14 s of a 1.5 s CPU step). It walks parameter, gradient and moments in memory order,
+    so handing it (N, H, W, C) views of the same memory computes the identical update without that copy.
+    Everything else, state and ``state_dict`` included, is torch's Adam.
+    """
+
+    def step(self, closure: Any = None, **kwargs: Any) -> Any:
+        if not self.defaults.get("fused"):
+            return super().step(closure, **kwargs)
+        with _nhwc_views(self):
+            return super().step(closure, **kwargs)
+
+
+def _is_channels_last(t: torch.Tensor) -> bool:
+    return t.device.type == "cpu" and t.dim() == 4 and not t.is_contiguous() \
+        and t.is_contiguous(memory_format=torch.channels_last)
+
+
+@contextmanager
+def _nhwc_views(opt: torch.optim.Optimizer) -> Iterator[None]:
+    """Within: every channels_last parameter with a gradient, the gradient and the parameter's state tensors
+    are (N, H, W, C) views of their own memory; after: as they were (state Adam created inside, in the
+    parameter's layout)."""
+    swapped = []
+    for group in opt.param_groups:
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = opt.state[p]
+            moments = [v for v in state.values() if isinstance(v, torch.Tensor) and v.shape == p.shape]
+            if not all(_is_channels_last(t) for t in (p, p.grad, *moments)):
+                continue  # torch's own path (e.g. moments restored in another layout: see load_optimizer_state)
+            data, grad, saved = p.data, p.grad, dict(state)
+            p.grad = None  # a gradient must match its parameter's shape when assigned
+            p.data = data.permute(0, 2, 3, 1)
+            p.grad = grad.permute(0, 2, 3, 1)
+            for key, value in saved.items():
+                if isinstance(value, torch.Tensor) and value.shape == data.shape:
+                    state[key] = value.permute(0, 2, 3, 1)
+            swapped.append((p, data, grad, state, saved))
+    try:
+        yield
+    finally:
+        for p, data, grad, state, saved in swapped:
+            nhwc = p.data.shape
+            p.grad = None
+            p.data = data
+            p.grad = grad
+            for key, value in state.items():
+                if key in saved:
+                    state[key] = saved[key]
+                elif isinstance(value, torch.Tensor) and value.shape == nhwc:
+                    state[key] = value.permute(0, 3, 1, 2)
 
 
 def load_optimizer_state(opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
