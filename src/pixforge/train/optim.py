@@ -56,16 +56,15 @@ def _nhwc_views(opt: torch.optim.Optimizer) -> Iterator[None]:
             if p.grad is None:
                 continue
             state = opt.state[p]
-            moments = [v for v in state.values() if isinstance(v, torch.Tensor) and v.shape == p.shape]
-            if not all(_is_channels_last(t) for t in (p, p.grad, *moments)):
+            moments = [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.shape == p.shape]
+            if not all(_is_channels_last(t) for t in (p, p.grad, *(state[k] for k in moments))):
                 continue  # torch's own path (e.g. moments restored in another layout: see load_optimizer_state)
             data, grad, saved = p.data, p.grad, dict(state)
             p.grad = None  # a gradient must match its parameter's shape when assigned
             p.data = data.permute(0, 2, 3, 1)
             p.grad = grad.permute(0, 2, 3, 1)
-            for key, value in saved.items():
-                if isinstance(value, torch.Tensor) and value.shape == data.shape:
-                    state[key] = value.permute(0, 2, 3, 1)
+            for key in moments:
+                state[key] = saved[key].permute(0, 2, 3, 1)
             swapped.append((p, data, grad, state, saved))
     try:
         yield
