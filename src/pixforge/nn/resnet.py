@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pixforge.nn import gemm_conv
 from pixforge.nn.checkpointing import call, recompute
 from pixforge.nn.norms import conv_bias, norm_layer
 from pixforge.nn.registry import register_generator
@@ -20,11 +21,11 @@ class ResnetBlock(nn.Module):
         super().__init__()
         bias = conv_bias(norm) if bias is None else bias
         layers: list[nn.Module] = [
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm_layer(norm, dim), nn.ReLU(True),
+            nn.ReflectionPad2d(1), gemm_conv.Conv2d(dim, dim, 3, bias=bias), norm_layer(norm, dim), nn.ReLU(True),
         ]
         if dropout:
             layers.append(nn.Dropout(0.5))
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm_layer(norm, dim)]
+        layers += [nn.ReflectionPad2d(1), gemm_conv.Conv2d(dim, dim, 3, bias=bias), norm_layer(norm, dim)]
         self.conv_block = nn.Sequential(*layers)
 
     gradient_checkpointing = False
