@@ -123,6 +123,8 @@ def translate(
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable inputs instead of stopping.")] = False,
     paper_test_mode: Annotated[bool, typer.Option(help="Dropout on and per-image statistics, as the paper.")]
     = False,
+    style: Annotated[Path | None, typer.Option(help="SPADE models trained with a style encoder "
+                                                    "(model.use_vae): every output takes this image's look.")] = None,
 ) -> None:
     """Translate images to OUT/NAME.png at each input's own size (inputs are never overwritten).
 
@@ -146,6 +148,10 @@ def translate(
     load = Translator.from_onnx if model.suffix.lower() == ".onnx" else Translator.from_pretrained
     translator = load(model, device=device, precision=precision, channels_last=channels_last, scale=scale,
                       paper_test_mode=paper_test_mode)
+    if style is not None:
+        from pixforge.data.image_io import read_image
+
+        translator.set_style(read_image(style, translator.output_nc))
     with _progress("translate") as advance:
         report = translate_files(translator, inputs, out, batch_size=batch_size, skip_bad=skip_bad,
                                  overwrite=overwrite, on_done=advance)

@@ -17,6 +17,7 @@ import json
 import math
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -32,6 +33,7 @@ from pixforge.infer.onnx_generator import (
     OnnxModelError,
     optional_import,
 )
+from pixforge.infer.style import load_style_encoder
 from pixforge.infer.translator import Translator
 from pixforge.nn.build import bake_parametrizations, size_multiple
 from pixforge.runtime.checkpoint import CheckpointError, find_checkpoint, save_checkpoint
@@ -145,9 +147,13 @@ def check_export_target(out: str | Path, source: str | Path, overwrite: bool, su
 def export_weights(source: str | Path, out: str | Path, dtype: str = "fp32") -> Path:
     """The generator's weights and config alone (no discriminator, optimiser or RNG state), as a checkpoint
     ``Translator.from_pretrained`` loads and ``--resume`` refuses. An ngf-64 unet_256 training checkpoint is
-    ~650 MB; its generator alone ~200 MB in fp32, ~100 MB in bf16."""
+    ~650 MB; its generator alone ~200 MB in fp32, ~100 MB in bf16. A SPADE run's style encoder comes along
+    (in fp32: it is small), so the export still takes style images."""
     loaded = load_generator(source)
     weights = {k: v.to(WEIGHT_DTYPES[dtype]) if v.is_floating_point() else v
                for k, v in loaded.generator.state_dict().items()}
-    return save_checkpoint(out, loaded.config.to_dict(), {"G": weights}, extra={"kind": "weights",
-                                                                                 "weights_dtype": dtype})
+    parts: dict[str, Any] = {"G": weights}
+    encoder = load_style_encoder(loaded.file, loaded.config)
+    if encoder is not None:
+        parts["E"] = encoder.state_dict()
+    return save_checkpoint(out, loaded.config.to_dict(), parts, extra={"kind": "weights", "weights_dtype": dtype})

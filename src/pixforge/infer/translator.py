@@ -11,7 +11,9 @@ usual ranges, so one translator's output is the next one's input.
 
 Label-map models (pix2pixHD, SPADE: ``data.label_nc`` > 0) take label maps: class-index images, palette
 drawings or arrays of class numbers, encoded by ``infer.label_input`` and resized with nearest neighbour only;
-``predict(labels, instances=..., features=...)`` sets instance ids and pix2pixHD's per-instance features.
+``predict(labels, instances=..., features=...)`` sets instance ids and pix2pixHD's per-instance features;
+SPADE models trained with a style encoder take ``predict(labels, style=image)``, or ``set_style(image)`` for
+every later call (``infer.style``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pixforge.config import Config
 from pixforge.data.image_io import convert_channels, drop_alpha, from_tensor, read_image, to_tensor
 from pixforge.infer.features import FeatureChoice, FeatureClusters
 from pixforge.infer.label_input import LabelInput
+from pixforge.infer.style import StyleCodes, load_style_encoder
 from pixforge.nn.build import size_multiple
 from pixforge.nn.modes import paper_test_mode
 from pixforge.provenance import DEFAULT_SAFETY_FILTER, Provenance, SafetyFilter, save_generated
@@ -45,7 +48,8 @@ class Translator:
     def __init__(self, generator: nn.Module, config: Config, device: str | torch.device = "auto",
                  precision: str = "auto", channels_last: bool | None = None, scale: str = "auto",
                  paper_test_mode: bool = False, model_hash: str | None = None,
-                 feature_clusters: FeatureClusters | None = None) -> None:
+                 feature_clusters: FeatureClusters | None = None, style_encoder: nn.Module | None = None,
+                 source: str | Path | None = None) -> None:
         """Wrap a generator.
 
         ``paper_test_mode`` reproduces the paper's test-time behaviour: dropout on (its source of noise) and
@@ -66,6 +70,9 @@ class Translator:
         self._fast: nn.Module | None = None  # built on the first forward: see _fast_generator
         self.label_input = LabelInput(config, feature_clusters) if config.data.label_nc else None
         """Label-map models: how label maps become the generator's input (None for image models)."""
+        self.styles = StyleCodes(config, style_encoder, source)
+        self.style_code: torch.Tensor | None = None
+        """SPADE with a style encoder: the code (1 x z_dim) every translation starts from; None: z = 0."""
 
     @property
     def input_nc(self) -> int:
@@ -90,7 +97,9 @@ class Translator:
         loaded = load_generator(path)
         if loaded.config.model.features:  # pix2pixHD's clustered instance features, if clustered
             kwargs.setdefault("feature_clusters", FeatureClusters.beside(loaded.file))
-        return cls(loaded.generator, loaded.config, model_hash=loaded.weights_hash, **kwargs)
+        if loaded.config.model.use_vae:  # SPADE's style encoder, where the file keeps it
+            kwargs.setdefault("style_encoder", load_style_encoder(loaded.file, loaded.config))
+        return cls(loaded.generator, loaded.config, model_hash=loaded.weights_hash, source=loaded.file, **kwargs)
 
     @classmethod
     def from_onnx(cls, path: str | Path, intra_op_num_threads: int | None = None,
@@ -108,7 +117,7 @@ class Translator:
         if kwargs.get("device", "auto") == "auto":
             kwargs["device"] = "cpu"  # ONNX Runtime computes on the CPU; a GPU would only add copies
         generator = OnnxGenerator(path, intra_op_num_threads)
-        return cls(generator, generator.config, model_hash=generator.model_hash, **kwargs)
+        return cls(generator, generator.config, model_hash=generator.model_hash, source=path, **kwargs)
 
     @classmethod
     def from_reference(cls, folder: str | Path, epoch: str = "latest", **kwargs: Any) -> Translator:
@@ -126,29 +135,36 @@ class Translator:
     # -- translation ------------------------------------------------------------------------------
     @overload
     def predict(self, image: Image.Image, *, instances: Any = None,
-                features: dict[int, FeatureChoice] | None = None) -> Image.Image: ...
+                features: dict[int, FeatureChoice] | None = None, style: Any = None) -> Image.Image: ...
     @overload
     def predict(self, image: np.ndarray, *, instances: Any = None,
-                features: dict[int, FeatureChoice] | None = None) -> np.ndarray: ...
+                features: dict[int, FeatureChoice] | None = None, style: Any = None) -> np.ndarray: ...
     @overload
     def predict(self, image: torch.Tensor, *, instances: Any = None,
-                features: dict[int, FeatureChoice] | None = None) -> torch.Tensor: ...
+                features: dict[int, FeatureChoice] | None = None, style: Any = None) -> torch.Tensor: ...
 
     def predict(self, image: ImageLike, *, instances: Any = None,
-                features: dict[int, FeatureChoice] | None = None) -> ImageLike:
+                features: dict[int, FeatureChoice] | None = None, style: Any = None) -> ImageLike:
         """Translate one image; returns the same kind (PIL, numpy uint8/uint16, or tensor in [-1, 1]).
 
         Label-map models: ``instances`` is an instance-id map of the label map's size (default: each class
         region is one instance); ``features`` maps instance ids to a cluster index of their class or to a
-        vector of ``feat_num`` values (pix2pixHD feature-encoder models; default: the largest cluster)."""
+        vector of ``feat_num`` values (pix2pixHD feature-encoder models; default: the largest cluster).
+        ``style``: an image whose look a SPADE model with a style encoder takes (default: ``style_code``)."""
+        code = None if style is None else self.styles.encode(style)
         if isinstance(image, torch.Tensor) and image.dim() == 4:
-            return self.forward(image)
+            return self.forward(image, style_code=code)
         if instances is None and features is None:
-            return self.predict_batch([image])[0]
+            return self._like(image, self.forward(self._to_model_tensor(image).unsqueeze(0), style_code=code)[0])
         if self.label_input is None:
             raise ValueError("instances/features: only label-map models (data.label_nc > 0) take them")
-        out = self.forward(self.label_input.encode(image, instances, features).unsqueeze(0))[0]
+        out = self.forward(self.label_input.encode(image, instances, features).unsqueeze(0), style_code=code)[0]
         return self._like(image, out)
+
+    def set_style(self, image: Any | None, sample: bool = False, seed: int | None = None) -> None:
+        """SPADE with a style encoder: every later translation takes ``image``'s look (None: back to z = 0).
+        ``sample`` draws a code around the image's (the paper's test-time sampling; ``seed`` repeats a draw)."""
+        self.style_code = None if image is None else self.styles.encode(image, sample=sample, seed=seed)
 
     def predict_batch(self, images: Sequence[ImageLike], batch_size: int = 8) -> list[ImageLike]:
         """Translate many images; equal sizes are stacked into batches of up to ``batch_size``."""
@@ -165,18 +181,20 @@ class Translator:
                     outputs[i] = out
         return [self._like(im, out) for im, out in zip(images, outputs, strict=True)]
 
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        """B x C x H x W in [-1, 1], any H and W -> the generator's output, same H and W, on the CPU."""
+    def forward(self, batch: torch.Tensor, style_code: torch.Tensor | None = None) -> torch.Tensor:
+        """B x C x H x W in [-1, 1], any H and W -> the generator's output, same H and W, on the CPU.
+        ``style_code`` (SPADE): 1 x z_dim, for every image of the batch; default ``self.style_code``."""
         if batch.dim() != 4 or batch.shape[1] != self.input_nc:
             raise ValueError(f"expected a batch of shape (B, {self.input_nc}, H, W), got {tuple(batch.shape)}")
         size = inference_size(*batch.shape[-2:], self.config.data, self.scale, self.size_multiple)
         run = {"multiple": self.size_multiple, "size": size, "device": self.device, "precision": self.precision,
                "memory_format": self.memory_format,
                "resample": "nearest" if self.label_input else "bicubic"}  # one-hot classes are never blended
+        code = self.style_code if style_code is None else style_code
         if not self.paper_test_mode:
-            return apply_generator(self._fast_generator(), batch, **run)
+            return apply_generator(_with_style(self._fast_generator(), code), batch, **run)
         with self._mode_lock, paper_test_mode(self.generator):  # the mode switch is per call and serialised
-            return apply_generator(self.generator, batch, one_by_one=True, **run)
+            return apply_generator(_with_style(self.generator, code), batch, one_by_one=True, **run)
 
     def _fast_generator(self) -> nn.Module:
         """The eval-mode generator ``forward`` runs: with reduced precision, ``runtime.device.inference_copy``
@@ -245,3 +263,10 @@ class Translator:
         if isinstance(original, Image.Image):
             return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
         return array[:, :, 0] if original.ndim == 2 and array.shape[2] == 1 else array
+
+
+def _with_style(generator: nn.Module, code: torch.Tensor | None) -> Any:
+    """The generator, or where a style code is set, a call giving each image of a batch that code as z."""
+    if code is None:
+        return generator
+    return lambda x: generator(x, code.to(x.device).expand(x.shape[0], -1))

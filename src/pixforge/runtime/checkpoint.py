@@ -166,6 +166,16 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return _json(path, _open(path).metadata(), "config")
 
 
+def checkpoint_parts(path: str | Path) -> list[str]:
+    """The top-level parts a checkpoint holds (``G``, ``D``, ``E``, ``optim``, ...), without reading tensors."""
+    path = Path(path)
+    skeleton = _json(path, _open(path).metadata(), "state")
+    try:
+        return [name for name, _ in skeleton["__dict__"]]
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{path}: checkpoint metadata 'state' has an unexpected layout") from None
+
+
 def load_checkpoint(path: str | Path, only: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return ``(config, state)``; ``only="G"`` reads just that part (inference needs no optimiser)."""
     path = Path(path)
