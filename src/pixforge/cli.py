@@ -142,16 +142,16 @@ def translate(
     _choice(scale, SCALE_MODES, "--scale")
     pick_device(device, option="--device")
 
+    from pixforge.data.image_io import read_image
     from pixforge.infer.files import translate_files
     from pixforge.infer.translator import Translator
 
+    style_image = read_image(style, 3) if style is not None else None  # decoded first: a bad file costs no time
     load = Translator.from_onnx if model.suffix.lower() == ".onnx" else Translator.from_pretrained
     translator = load(model, device=device, precision=precision, channels_last=channels_last, scale=scale,
                       paper_test_mode=paper_test_mode)
-    if style is not None:
-        from pixforge.data.image_io import read_image
-
-        translator.set_style(read_image(style, translator.output_nc))
+    if style_image is not None:
+        translator.set_style(style_image)
     with _progress("translate") as advance:
         report = translate_files(translator, inputs, out, batch_size=batch_size, skip_bad=skip_bad,
                                  overwrite=overwrite, on_done=advance)

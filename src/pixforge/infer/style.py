@@ -28,8 +28,8 @@ class StyleError(ValueError):
 
 
 def load_style_encoder(file: str | Path, config: Config) -> nn.Module | None:
-    """The run's style encoder in eval mode, or None where there is none (no ``use_vae``, or a weights export
-    that keeps only G)."""
+    """The run's style encoder in eval mode, or None where there is none (no ``use_vae``, or a file without
+    it: a weights export made before exports kept it)."""
     if not config.model.use_vae or "E" not in checkpoint_parts(file):
         return None
     _, state = load_checkpoint(file, only="E")
@@ -51,8 +51,8 @@ class StyleCodes:
                              "a style image; this model has no style code")
         if self.encoder is None:
             where = f"{self.source}: " if self.source else ""
-            raise StyleError(f"{where}holds no style encoder weights ('E'); load the run directory or a training "
-                             f"checkpoint, not a generator-only export")
+            raise StyleError(f"{where}holds no style encoder weights ('E'); use the run directory or its "
+                             f"training checkpoint")
         return self.encoder
 
     @torch.inference_mode()
