@@ -109,6 +109,19 @@ def test_a_weights_export_keeps_the_style_encoder(tmp_path):
     assert np.abs(exported - original).mean() < 2  # G in bf16, the encoder as it was
 
 
+def test_an_onnx_export_runs_the_prior_look_and_refuses_a_style_image(tmp_path):
+    from pixforge.infer.export import export_onnx, max_abs_difference
+
+    t = Translator.from_pretrained(make_run(tmp_path / "run"), precision="fp32")
+    path = export_onnx(t, tmp_path / "spade.onnx")  # the style code's reshape keeps its channel count for ONNX
+    assert max_abs_difference(t, path) < 1e-4
+    onnx = Translator.from_onnx(path)
+    wide = np.kron(labels(), np.ones((2, 3), np.uint8))  # 128 x 192: not the traced size
+    assert np.abs(onnx.predict(wide).astype(int) - t.predict(wide).astype(int)).max() <= 1
+    with pytest.raises(StyleError, match=r"spade.onnx: holds no style encoder weights"):
+        onnx.set_style(style_images()[0])
+
+
 def test_models_without_a_style_encoder_refuse_a_style_image_naming_why(tmp_path, generator_run):
     warm, _ = style_images()
     export = make_run(tmp_path / "export", parts=("G",))

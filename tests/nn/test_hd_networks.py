@@ -246,6 +246,16 @@ def test_spade_generator_shapes_and_parameter_count():
     assert vae(torch.randn(1, 13, 128, 64)).shape == (1, 3, 128, 64)  # other sizes: the start map is resized
 
 
+def test_spades_start_map_resize_is_bilinear_interpolation():
+    from pixforge.nn.spade import _resize_bilinear
+
+    x = torch.randn(2, 5, 4, 4)
+    for h, w in ((4, 4), (8, 4), (3, 7), (16, 32)):
+        expected = torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+        torch.testing.assert_close(_resize_bilinear(x, h, w), expected, rtol=0, atol=1e-6)
+    assert torch.equal(_resize_bilinear(x, 4, 4), x)  # the trained size: an exact copy
+
+
 def test_spade_block_output_depends_on_the_label_map():
     torch.manual_seed(0)
     block = SPADEResBlock(8, 4, label_nc=5, hidden=8).eval()

@@ -123,9 +123,7 @@ class SPADEGenerator(nn.Module):
         if self.use_vae:
             if z is None:
                 z = segmap.new_zeros(segmap.shape[0], self.z_dim)
-            x = self.fc(z).view(-1, self._top, self.start, self.start)
-            if (h, w) != (self.start, self.start):
-                x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+            x = _resize_bilinear(self.fc(z).view(z.shape[0], self._top, self.start, self.start), h, w)
         else:
             x = self.fc(F.interpolate(segmap, size=(h, w), mode="nearest"))
         for i, block in enumerate(self.blocks):
@@ -133,6 +131,16 @@ class SPADEGenerator(nn.Module):
             if i in self._UPSAMPLE_AFTER:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
         return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+
+
+def _resize_bilinear(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``F.interpolate(x, (h, w), mode="bilinear")`` as two matrix products with its 1-D weights (the same
+    numbers). Traced for ONNX, F.interpolate's Resize loses the channel count that the next BatchNorm needs,
+    and an ``if`` on the size would freeze the traced size; the products keep both right at every size."""
+    def weights(n_out: int, n_in: int) -> torch.Tensor:  # n_out x n_in: an identity resized along one axis
+        eye = torch.eye(n_in, dtype=x.dtype, device=x.device)[None, None]
+        return F.interpolate(eye, size=(n_out, n_in), mode="bilinear", align_corners=False)[0, 0]
+    return weights(h, x.shape[2]) @ x @ weights(w, x.shape[3]).t()
 
 
 class StyleEncoder(nn.Module):
