@@ -240,6 +240,15 @@ def to_tensor(arr: np.ndarray) -> torch.Tensor:
     return t.mul_(2.0 / scale).sub_(1.0)
 
 
+def image_to_tensor(image: Image.Image | np.ndarray, channels: int) -> torch.Tensor:
+    """A PIL image or HxW(xC) array -> float32 CxHxW in [-1, 1] with ``channels`` channels, alpha dropped."""
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"expected a PIL image, numpy array or tensor, got {type(image).__name__}")
+    return to_tensor(convert_channels(drop_alpha(image), channels))
+
+
 def from_tensor(t: torch.Tensor, dtype: type[np.integer] | np.dtype = np.uint8) -> np.ndarray:
     """CxHxW float in [-1, 1] -> HxWxC uint8/uint16, clamped and rounded (exact inverse of to_tensor)."""
     dtype = np.dtype(dtype)

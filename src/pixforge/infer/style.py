@@ -11,14 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from pixforge.config import Config
-from pixforge.data.image_io import convert_channels, drop_alpha, to_tensor
+from pixforge.data.image_io import image_to_tensor
 from pixforge.nn.build import build_style_encoder
+from pixforge.nn.spade import reparameterize
 from pixforge.runtime.checkpoint import checkpoint_parts, load_checkpoint
 from pixforge.runtime.generator import check_finite, load_strict
 
@@ -60,16 +59,12 @@ class StyleCodes:
         """A style image (PIL, HxWxC array, or C x H x W tensor in [-1, 1]) -> its code, 1 x z_dim, float32."""
         encoder = self._check()
         channels = self.config.data.output_nc
-        if isinstance(image, Image.Image):
-            image = np.asarray(image.convert("L" if channels == 1 else "RGB"))
-        if isinstance(image, np.ndarray):
-            image = to_tensor(convert_channels(drop_alpha(image), channels))
-        if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] != channels:
-            shape = tuple(image.shape) if isinstance(image, torch.Tensor | np.ndarray) else type(image).__name__
-            raise StyleError(f"style: expected an image with {channels} channels, got {shape}")
+        if not isinstance(image, torch.Tensor):
+            image = image_to_tensor(image, channels)
+        if image.dim() != 3 or image.shape[0] != channels:
+            raise StyleError(f"style: expected an image with {channels} channels, got {tuple(image.shape)}")
         mu, logvar = encoder(image.float().unsqueeze(0))
         if not sample:
             return mu.float()
         rng = torch.Generator().manual_seed(seed) if seed is not None else None
-        eps = torch.randn(mu.shape, generator=rng)
-        return mu.float() + eps * torch.exp(0.5 * logvar.float())  # as training's reparameterize
+        return reparameterize(mu.float(), logvar.float(), rng)

@@ -29,7 +29,7 @@ from PIL import Image
 from torch import nn
 
 from pixforge.config import Config
-from pixforge.data.image_io import convert_channels, drop_alpha, from_tensor, read_image, to_tensor
+from pixforge.data.image_io import from_tensor, image_to_tensor, read_image
 from pixforge.infer.features import FeatureChoice, FeatureClusters
 from pixforge.infer.label_input import LabelInput
 from pixforge.infer.style import StyleCodes, load_style_encoder
@@ -151,11 +151,11 @@ class Translator:
         region is one instance); ``features`` maps instance ids to a cluster index of their class or to a
         vector of ``feat_num`` values (pix2pixHD feature-encoder models; default: the largest cluster).
         ``style``: an image whose look a SPADE model with a style encoder takes (default: ``style_code``)."""
+        if instances is None and features is None and not (isinstance(image, torch.Tensor) and image.dim() == 4):
+            return self.predict_batch([image], style=style)[0]
         code = None if style is None else self.styles.encode(style)
         if isinstance(image, torch.Tensor) and image.dim() == 4:
             return self.forward(image, style_code=code)
-        if instances is None and features is None:
-            return self._like(image, self.forward(self._to_model_tensor(image).unsqueeze(0), style_code=code)[0])
         if self.label_input is None:
             raise ValueError("instances/features: only label-map models (data.label_nc > 0) take them")
         out = self.forward(self.label_input.encode(image, instances, features).unsqueeze(0), style_code=code)[0]
@@ -166,8 +166,10 @@ class Translator:
         ``sample`` draws a code around the image's (the paper's test-time sampling; ``seed`` repeats a draw)."""
         self.style_code = None if image is None else self.styles.encode(image, sample=sample, seed=seed)
 
-    def predict_batch(self, images: Sequence[ImageLike], batch_size: int = 8) -> list[ImageLike]:
-        """Translate many images; equal sizes are stacked into batches of up to ``batch_size``."""
+    def predict_batch(self, images: Sequence[ImageLike], batch_size: int = 8, style: Any = None) -> list[ImageLike]:
+        """Translate many images; equal sizes are stacked into batches of up to ``batch_size``. ``style``: as
+        for ``predict``, one look for all of them."""
+        code = None if style is None else self.styles.encode(style)
         tensors = [self._to_model_tensor(im) for im in images]
         outputs: list[torch.Tensor | None] = [None] * len(tensors)
         by_size: dict[tuple[int, int], list[int]] = {}
@@ -176,7 +178,7 @@ class Translator:
         for indices in by_size.values():
             for start in range(0, len(indices), batch_size):
                 chunk = indices[start:start + batch_size]
-                result = self.forward(torch.stack([tensors[i] for i in chunk]))
+                result = self.forward(torch.stack([tensors[i] for i in chunk]), style_code=code)
                 for i, out in zip(chunk, result, strict=True):
                     outputs[i] = out
         return [self._like(im, out) for im, out in zip(images, outputs, strict=True)]
@@ -248,11 +250,7 @@ class Translator:
             return self.label_input.encode(image)
         if isinstance(image, torch.Tensor):
             return image if image.dim() == 3 else image.unsqueeze(0)
-        if isinstance(image, Image.Image):
-            image = np.asarray(image.convert("L" if self.input_nc == 1 else "RGB"))
-        if not isinstance(image, np.ndarray):
-            raise TypeError(f"expected a PIL image, numpy array or tensor, got {type(image).__name__}")
-        return to_tensor(convert_channels(drop_alpha(image), self.input_nc))
+        return image_to_tensor(image, self.input_nc)
 
     def _like(self, original: Any, out: torch.Tensor) -> Any:
         if isinstance(original, torch.Tensor):

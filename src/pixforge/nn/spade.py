@@ -167,9 +167,11 @@ class StyleEncoder(nn.Module):
         return self.fc_mu(x), self.fc_var(x)
 
 
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """z = mu + sigma * eps: a sample that gradients can flow through (Kingma & Welling 2014)."""
-    return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """z = mu + sigma * eps: a sample that gradients can flow through (Kingma & Welling 2014); ``generator``
+    draws eps from its own stream instead of the global one (inference's repeatable samples)."""
+    eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device, generator=generator)
+    return mu + eps * torch.exp(0.5 * logvar)
 
 
 @register_generator("spade")
