@@ -30,10 +30,14 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     root: Path | None = None
     """Dataset folder holding ``train/`` and ``val/`` (aligned A|B files or ``A/`` + ``B/`` folders)."""
-    layout: Literal["aligned", "folders", "pix2pixhd"] = "aligned"
+    layout: Literal["aligned", "folders", "pix2pixhd", "unaligned"] = "aligned"
     """``aligned``: one file holds A|B side by side (reference ``--dataset_mode aligned``); ``folders``: ``A/`` and
     ``B/``; ``pix2pixhd``: pix2pixHD's ``<split>_label/``, ``<split>_img/`` (+ ``<split>_inst/``), paired in
-    sorted order as the reference pairs them."""
+    sorted order as the reference pairs them; ``unaligned``: two unpaired domains ``<split>A/`` and ``<split>B/``
+    (``trainA/``, ``trainB/``, ``testA/``...) of any sizes, as the reference's ``--dataset_mode unaligned``."""
+    serial_batches: bool = False
+    """``unaligned``: pair A's i-th image with B's (i mod |B|)-th instead of a random B (reference
+    ``--serial_batches``)."""
     train_split: str = "train"
     val_split: str | None = "val"
     direction: Direction = "AtoB"
@@ -102,7 +106,8 @@ class DataConfig(_Section):
 
 class ModelConfig(_Section):
     kind: str = "pix2pix"
-    """The training recipe (a registered model class); pix2pix now, CycleGAN later."""
+    """The training recipe (a registered name): ``pix2pix``, ``pix2pixhd``, ``spade``, ``cyclegan``. A kind's
+    own defaults (``KIND_DEFAULTS``) apply to every field a config leaves out."""
     generator: str = "unet_256"
     """A registered generator name: ``unet_<size>``, ``resnet_6blocks``, ``resnet_9blocks``."""
     discriminator: str = "patchgan"
@@ -165,6 +170,13 @@ class LossConfig(_Section):
     """torchvision's ``vgg19-dcbb9e9d.pth``. ``None``: the torch hub cache (``$TORCH_HOME/hub/checkpoints/``)."""
     lambda_kld: float = Field(0.05, ge=0)
     """SPADE with ``use_vae``: weight of the KL divergence of the style code (paper: 0.05)."""
+    lambda_a: float = Field(10.0, ge=0)
+    """CycleGAN: weight of the cycle loss A -> B -> A (reference ``--lambda_A`` 10)."""
+    lambda_b: float = Field(10.0, ge=0)
+    """CycleGAN: weight of the cycle loss B -> A -> B (reference ``--lambda_B`` 10)."""
+    lambda_identity: float = Field(0.5, ge=0)
+    """CycleGAN: identity loss ``|G_A(B) - B|``, weighted ``lambda_identity * lambda_b`` (and likewise for A);
+    reference ``--lambda_identity`` 0.5. Needs ``input_nc == output_nc``; 0 turns it off."""
 
 
 class TrainConfig(_Section):
@@ -233,12 +245,54 @@ class TrainConfig(_Section):
     """How many step checkpoints to keep on disk (the newest)."""
 
 
+KIND_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    # pytorch-CycleGAN-and-pix2pix with --model cycle_gan: its options/ and cycle_gan_model.py's
+    # modify_commandline_options (resnet_9blocks, instance norm, no dropout, lsgan, pool 50).
+    "cyclegan": {
+        "model": {"generator": "resnet_9blocks", "norm": "instance", "dropout": False},
+        "data": {"layout": "unaligned", "val_split": None},
+        "loss": {"gan_mode": "lsgan"},
+        "train": {"pool_size": 50},
+    },
+}
+"""Per ``model.kind``, the defaults that differ from pix2pix's: a config that leaves a field out gets its kind's
+value, so a hand-written ``kind: cyclegan`` config trains what the reference's CycleGAN trains."""
+
+
 class Config(_Section):
     name: str = "pix2pix"
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     loss: LossConfig = LossConfig()
     train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        model = data.get("model")
+        kind = model.get("kind") if isinstance(model, dict) else getattr(model, "kind", None)
+        defaults = KIND_DEFAULTS.get(kind or "")
+        if not defaults:
+            return data
+        filled = dict(data)
+        for section, values in defaults.items():
+            given = filled.get(section)
+            if given is None:
+                filled[section] = dict(values)
+            elif isinstance(given, dict):
+                filled[section] = {**values, **given}
+        return filled
+
+    @model_validator(mode="after")
+    def _identity_needs_equal_channels(self) -> Config:
+        if self.model.kind == "cyclegan" and self.loss.lambda_identity > 0 \
+                and self.data.input_nc != self.data.output_nc:
+            raise ValueError(f"loss.lambda_identity {self.loss.lambda_identity}: the identity loss feeds B to G_A, "
+                             f"which needs data.input_nc == data.output_nc (they are {self.data.input_nc} and "
+                             f"{self.data.output_nc}); set loss.lambda_identity 0")
+        return self
 
     @field_validator("name")
     @classmethod

@@ -4,6 +4,10 @@ Tensors go into the safetensors body under dotted keys (``G.down.0.0.weight``, `
 everything else (the config, step counters, optimiser hyper-parameters, Python/NumPy RNG state) is JSON in
 the file's metadata, with each tensor replaced by a ``{"__tensor__": key}`` placeholder. Nothing is pickled,
 so loading a checkpoint from a stranger cannot run code.
+
+The metadata's ``components`` table (``runtime.components``) names the networks among the top-level parts
+and their roles, with one weights hash per generator; ``generator_sha256`` repeats the default generator's
+hash for readers of the older format.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
+
+from pixforge.runtime.components import Components, decode_components, encode_components, pick_generator
 
 FORMAT = "pixforge-checkpoint"
 VERSION = "1"
@@ -86,22 +92,27 @@ def unpack(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 
 def save_checkpoint(path: str | Path, config: dict[str, Any], state: dict[str, Any],
-                    extra: dict[str, str] | None = None) -> Path:
+                    extra: dict[str, str] | None = None, components: Components | None = None) -> Path:
     """Write ``state`` (nested dicts of tensors and plain values) and ``config`` atomically to ``path``.
 
-    With a generator in ``state["G"]`` the file also records its weights' hash (``generator_sha256``), which
-    provenance marks carry; ``extra`` adds string metadata of the caller's.
+    ``components`` names the networks among ``state``'s entries and their roles (default: pix2pix's ``G``,
+    ``D``, ``E`` where present); each generator's weights hash is recorded with it, which provenance marks
+    carry. ``extra`` adds string metadata of the caller's.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    table = hashed_components(state, components if components is not None else
+                              decode_components(None, list(state)))
     tensors: dict[str, torch.Tensor] = {}
     skeleton = pack(state, "s", tensors)
+    default = pick_generator(table, str(path)) if any(c.role == "generator" for c in table.values()) else None
     metadata = {
         "format": FORMAT,
         "version": VERSION,
         "config": json.dumps(config),
         "state": json.dumps(skeleton),
-        **({"generator_sha256": weights_hash(state["G"])} if isinstance(state.get("G"), dict) else {}),
+        "components": encode_components(table),
+        **({"generator_sha256": table[default].sha256 or ""} if default else {}),
         **(extra or {}),
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -117,6 +128,17 @@ def save_checkpoint(path: str | Path, config: dict[str, Any], state: dict[str, A
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def hashed_components(state: dict[str, Any], components: Components) -> Components:
+    """``components`` restricted to the parts ``state`` holds, each generator given its weights hash."""
+    out: Components = {}
+    for name, component in components.items():
+        if not isinstance(state.get(name), dict):
+            continue
+        out[name] = component.with_hash(weights_hash(state[name])) if component.role == "generator" \
+            else component
+    return out
 
 
 def weights_hash(state: dict[str, torch.Tensor]) -> str:
@@ -164,6 +186,17 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 def read_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     return _json(path, _open(path).metadata(), "config")
+
+
+def read_components(path: str | Path) -> Components:
+    """The file's named components (for an older file, those its ``G``/``D``/``E`` parts imply)."""
+    path = Path(path)
+    meta = _open(path).metadata()
+    try:
+        return decode_components(meta.get("components"), checkpoint_parts(path), meta.get("generator_sha256"))
+    except (json.JSONDecodeError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: checkpoint metadata 'components' is not a valid table "
+                              f"({_one_line(err)})") from None
 
 
 def checkpoint_parts(path: str | Path) -> list[str]:
