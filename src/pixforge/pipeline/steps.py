@@ -31,6 +31,7 @@ from torch.nn import functional as F
 from pixforge.data.image_io import convert_channels, drop_alpha
 from pixforge.data.palette import Palette, get_palette
 from pixforge.pipeline.kinds import ImageKind, PipelineError
+from pixforge.registry import Registry
 
 Apply = Callable[[np.ndarray], np.ndarray]
 
@@ -46,21 +47,15 @@ class Step(BaseModel):
         raise NotImplementedError
 
 
-_STEPS: dict[str, type[Step]] = {}
+STEPS: Registry[type[Step]] = Registry("step")
 
 
 def register_step(name: str) -> Callable[[type[Step]], type[Step]]:
-    def add(cls: type[Step]) -> type[Step]:
-        if name in _STEPS:
-            raise ValueError(f"step '{name}' is registered twice")
-        _STEPS[name] = cls
-        return cls
-
-    return add
+    return STEPS.register(name)
 
 
 def list_steps() -> list[str]:
-    return sorted(_STEPS)
+    return STEPS.names()
 
 
 def parse_step(raw: Any) -> tuple[str, Step]:
@@ -71,9 +66,9 @@ def parse_step(raw: Any) -> tuple[str, Step]:
         name, args = next(iter(raw.items()))
     else:
         raise PipelineError(f"expected a step name or {{name: arguments}}, got {raw!r}")
-    cls = _STEPS.get(name)
-    if cls is None:
+    if not isinstance(name, str) or name not in STEPS:
         raise PipelineError(f"unknown step '{name}'; known: {', '.join(list_steps())}")
+    cls = STEPS.get(name)
     if args is None:
         args = {}
     if not isinstance(args, dict):

@@ -16,7 +16,7 @@ pix2pixHD's feature encoder (``model.features``) adds per-instance features of t
 SPADE's style encoder (``model.use_vae``) gives G a code z sampled from q(z | y). Either is trained with G.
 A ``local`` G can keep its global part frozen for the first ``train.niter_fix_global`` epochs.
 
-The loop samples and validates with ``recipe.generator``, which maps the label input alone to an image: the
+Previews and validation use ``sample_generator``, which maps the label input alone to an image: the
 trained G itself, or, with the feature encoder, G fed the neutral feature value 0 (the middle of the encoder's
 tanh range; inference uses cluster centres or edited values instead, see ``pixforge.infer.features``).
 """
@@ -27,7 +27,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from pixforge.config import Config
 from pixforge.nn import adversarial_loss, feature_matching_loss, kl_divergence, multiscale_adversarial_loss
@@ -42,16 +41,18 @@ from pixforge.nn.build import (
 from pixforge.nn.hd import LocalEnhancer
 from pixforge.nn.spade import reparameterize
 from pixforge.nn.vgg import VGGLoss, load_vgg19
-from pixforge.runtime.device import autocast, resolve_channels_last, resolve_precision
-from pixforge.train.image_pool import ImagePool
-from pixforge.train.models import register_recipe
-from pixforge.train.optim import StepInBackward, load_optimizer_state, make_adam
+from pixforge.runtime.components import Component
+from pixforge.runtime.device import autocast
+from pixforge.train.optim import StepInBackward
+from pixforge.train.paired import PairedRecipe
 from pixforge.train.pretrained import load_matching
+from pixforge.train.recipe import register_recipe
 
 
-class LabelMapGAN:
+class LabelMapGAN(PairedRecipe):
     """What pix2pixHD and SPADE share; subclasses say how the generator is called and what the encoder is."""
 
+    loss_names = ("G_GAN", "G_GAN_Feat", "G_VGG", "KLD", "D_real", "D_fake")
     scale_reduce = "sum"
     """How the adversarial loss combines D's scales."""
     d_factor = 0.5
@@ -61,39 +62,46 @@ class LabelMapGAN:
         if cfg.model.features and cfg.data.label_nc == 0:
             raise ValueError("model.features: the feature encoder pools per object instance, which needs label maps "
                              "(data.label_nc > 0)")
-        self.cfg, self.device = cfg, device
+        super().__init__(cfg, device)
         t = cfg.train
-        self.precision = resolve_precision(t.precision, device)
-        channels_last = resolve_channels_last(t.channels_last, self.precision)
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.net_G = build_generator(cfg).to(device, memory_format=self.memory_format)
-        self.discriminator = build_discriminator(cfg).to(device, memory_format=self.memory_format)
-        self.encoder: nn.Module | None = self.build_encoder(cfg)
-        if self.encoder is not None:
-            self.encoder.to(device, memory_format=self.memory_format)
+        self.net_G = self.add_network("G", build_generator(cfg), Component("generator", direction="AtoB"))
+        self.discriminator = self.add_network("D", build_discriminator(cfg), Component("discriminator"))
+        encoder = self.build_encoder(cfg)
+        self.encoder: nn.Module | None = None if encoder is None else \
+            self.add_network("E", encoder, Component("encoder"))
         for net in (self.net_G, self.encoder):
             if net is not None:
                 set_gradient_checkpointing(net, t.gradient_checkpointing)
-        self.generator: nn.Module = self.net_G if self.encoder is None or cfg.model.kind != "pix2pixhd" \
-            else NeutralFeatures(self.net_G, cfg.model.feat_num)
-        # The networks the step calls; DDP wrappers (and torch.compile) replace them.
-        self.G: nn.Module = self.net_G
-        self.D: nn.Module = self.discriminator
-        self.E: nn.Module | None = self.encoder
         self.vgg = VGGLoss(load_vgg19(cfg.loss.vgg_weights)).to(device, memory_format=self.memory_format) \
             if cfg.loss.vgg_loss else None
         g_params = list(self.net_G.parameters()) + (list(self.encoder.parameters()) if self.encoder else [])
-        self.opt_G = make_adam(g_params, cfg, device, t.fused_adam)
-        self.opt_D = make_adam(self.discriminator.parameters(), cfg, device, t.fused_adam, lr=t.lr_d or t.lr)
+        self.opt_G = self.add_optimizer("G", g_params)
+        self.opt_D = self.add_optimizer("D", self.discriminator.parameters(), lr=t.lr_d or t.lr)
         # G's update runs inside its backward (no step below) unless loss scaling needs every gradient first.
         self._g_in_backward = StepInBackward(self.opt_G) if t.step_in_backward and self.precision != "fp16" \
             else None
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         self.gan = adversarial_loss(cfg.loss.gan_mode)
-        self.pool = ImagePool(t.pool_size, seed=t.seed)
-        self._ddp_ids: list[int] | None = None
-        self._distributed = self._compiled = False
+        self.pool = self.add_pool("pool")
         self._coarse_frozen = False
+
+    @property
+    def sample_generator(self) -> nn.Module:
+        """G, or for a feature-encoder pix2pixHD run G fed the neutral feature value 0."""
+        if self.encoder is None or self.cfg.model.kind != "pix2pixhd":
+            return self.net_G
+        return NeutralFeatures(self.net_G, self.cfg.model.feat_num)
+
+    @property
+    def G(self) -> nn.Module:
+        return self.wrapped["G"]
+
+    @property
+    def D(self) -> nn.Module:
+        return self.wrapped["D"]
+
+    @property
+    def E(self) -> nn.Module | None:
+        return self.wrapped.get("E")
 
     # -- what the two recipes do differently ---------------------------------------------------------------
     def build_encoder(self, cfg: Config) -> nn.Module | None:
@@ -162,66 +170,13 @@ class LabelMapGAN:
         for p in self.net_G.coarse_parameters():
             p.requires_grad_(not frozen)
         self._coarse_frozen = frozen
-        if self._distributed:  # DDP fixes the set of parameters it reduces when it wraps a module
-            self.G = self._wrap(self.net_G)
-            if self._compiled:
-                self.G = torch.compile(self.G, mode=self.cfg.train.compile_mode)
-
-    def _wrap(self, net: nn.Module) -> nn.Module:
-        return DistributedDataParallel(net, device_ids=self._ddp_ids)
+        self.rewrap("G")  # DDP fixes the set of parameters it reduces when it wraps a module
 
     def wrap_distributed(self, device: torch.device) -> None:
-        self._ddp_ids = [device.index] if device.type == "cuda" else None
-        self._distributed = True
         if self._g_in_backward is not None:  # DDP averages the gradients after backward: step after it
             self._g_in_backward.remove()
             self._g_in_backward = None
-        if self.cfg.train.sync_batchnorm:  # in place: self.generator may hold net_G inside a wrapper
-            nn.SyncBatchNorm.convert_sync_batchnorm(self.net_G)
-            nn.SyncBatchNorm.convert_sync_batchnorm(self.discriminator)
-        self.G, self.D = self._wrap(self.net_G), self._wrap(self.discriminator)
-        if self.encoder is not None:
-            self.E = self._wrap(self.encoder)
-
-    def compile(self) -> None:
-        mode = self.cfg.train.compile_mode
-        self.G, self.D = torch.compile(self.G, mode=mode), torch.compile(self.D, mode=mode)
-        self._compiled = True
-
-    def train(self, mode: bool = True) -> None:
-        for net in (self.net_G, self.discriminator, self.encoder):
-            if net is not None:
-                net.train(mode)
-
-    def set_lr_factor(self, factor: float) -> None:
-        t = self.cfg.train
-        for opt, base in ((self.opt_G, t.lr), (self.opt_D, t.lr_d or t.lr)):
-            for group in opt.param_groups:
-                group["lr"] = base * factor
-
-    def learning_rate(self) -> float:
-        return float(self.opt_G.param_groups[0]["lr"])
-
-    def state_dict(self) -> dict[str, Any]:
-        state = {
-            "G": self.net_G.state_dict(),
-            "D": self.discriminator.state_dict(),
-            "optim": {"G": self.opt_G.state_dict(), "D": self.opt_D.state_dict()},
-            "scaler": self.scaler.state_dict(),
-        }
-        if self.encoder is not None:
-            state["E"] = self.encoder.state_dict()
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.net_G.load_state_dict(state["G"])
-        self.discriminator.load_state_dict(state["D"])
-        if self.encoder is not None:
-            self.encoder.load_state_dict(state["E"])
-        load_optimizer_state(self.opt_G, state["optim"]["G"])
-        load_optimizer_state(self.opt_D, state["optim"]["D"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
+        super().wrap_distributed(device)
 
     def load_pretrained(self, state: dict[str, Any], source: str) -> None:
         """pix2pixHD's ``--load_pretrain``: a ``global`` run's G fills a ``local`` G's global part (the
@@ -233,12 +188,6 @@ class LabelMapGAN:
             load_matching(self.discriminator, state["D"], source, "discriminator", partial=True)
         if self.encoder is not None and "E" in state:
             load_matching(self.encoder, state["E"], source, "encoder")
-
-    def rank_state(self) -> dict[str, Any]:
-        return {"pool": self.pool.state_dict()}
-
-    def load_rank_state(self, state: dict[str, Any]) -> None:
-        self.pool.load_state_dict(state["pool"])
 
 
 class NeutralFeatures(nn.Module):

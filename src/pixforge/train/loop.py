@@ -4,7 +4,7 @@ A run directory holds everything about a run::
 
     config.yaml           the full config it was started with
     metrics.jsonl         losses, learning rate, speed (and val_l1) every few steps
-    samples/              input | output | target grids
+    samples/              preview grids (the recipe says its rows: pix2pix input | output | target)
     checkpoints/          step_XXXXXXXX.safetensors and latest.safetensors -> the newest complete one
 """
 
@@ -24,7 +24,6 @@ from torch.utils.data import DataLoader
 
 from pixforge.atomic import write_text
 from pixforge.config import Config
-from pixforge.data.datasets import PairedDataset
 from pixforge.data.label_dataset import has_split, open_dataset
 from pixforge.runtime import checkpoint as ckpt
 from pixforge.runtime.device import pick_device, resolve_channels_last, resolve_precision, should_compile
@@ -38,9 +37,9 @@ from pixforge.train.distributed import (
     shutdown_distributed,
 )
 from pixforge.train.metrics_log import MetricsLog
-from pixforge.train.models import Recipe, create_recipe
+from pixforge.train.recipe import Recipe, create_recipe
 from pixforge.train.sampler import EpochBatches
-from pixforge.train.samples import mean_l1, write_sample_grid
+from pixforge.train.samples import write_grid
 from pixforge.train.schedule import Schedule
 
 
@@ -110,7 +109,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
     log = MetricsLog(run_dir / "metrics.jsonl", dist.is_main, resume_step=step if resume else None,
                      tensorboard=run_dir / "tensorboard" if t.tensorboard else None)
     if dist.is_main and step == 0 and val_set is not None and t.val_every:
-        log.write({"step": 0, "val_l1": mean_l1(recipe.generator, val_set, device, t.precision)})
+        log.write({"step": 0, **recipe.validate(val_set)})
 
     saved: Path | None = _latest(run_dir) if resume else None
     running: dict[str, torch.Tensor] = {}
@@ -141,17 +140,15 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
                     running = mean_over_ranks(running, dist)
                     record = _record(step, epoch, running, step - last_step, now - last_time, recipe)
                     log.write(record)
-                    bar.update(task, completed=step, losses=_fmt(record))
+                    bar.update(task, completed=step, losses=_fmt(record, recipe.loss_names))
                     if dist.is_main and bar.disable:  # no terminal (CI, a log file): plain lines
-                        print(f"step {step}/{total}  {_fmt(record)}", flush=True)
+                        print(f"step {step}/{total}  {_fmt(record, recipe.loss_names)}", flush=True)
                     running, last_time, last_step = {}, now, step
                 paused = time.perf_counter()
                 if dist.is_main and step % t.sample_every == 0:
-                    grid = write_sample_grid(run_dir / "samples" / f"step_{step:08d}.png", recipe.generator,
-                                             preview, device, t.precision)
-                    log.image("samples", grid, step)
+                    log.image("samples", _write_preview(recipe, preview, run_dir, step), step)
                 if dist.is_main and val_set is not None and t.val_every and step % t.val_every == 0:
-                    log.write({"step": step, "val_l1": mean_l1(recipe.generator, val_set, device, t.precision)})
+                    log.write({"step": step, **recipe.validate(val_set)})
                 if step % t.checkpoint_every == 0 or step == total:
                     _stop_if_diverged(first_bad, running, saved, dist)  # never save a diverged state
                     saved = _save(recipe, cfg, run_dir, step, epoch, dist) or saved
@@ -159,10 +156,17 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
                 if step >= total:
                     break
     if dist.is_main and step % t.sample_every != 0:
-        write_sample_grid(run_dir / "samples" / f"step_{step:08d}.png", recipe.generator, preview, device,
-                          t.precision)
+        _write_preview(recipe, preview, run_dir, step)
     log.close()
     return RunResult(run_dir, step, saved)
+
+
+def _write_preview(recipe: Recipe, dataset: Any, run_dir: Path, step: int) -> Path:
+    """The recipe's preview rows as one marked grid, named by the generator the recipe says made it."""
+    with recipe.evaluating():
+        rows = recipe.preview_rows(dataset, count=4)
+    made_by = recipe.networks[recipe.preview_generator]
+    return write_grid(run_dir / "samples" / f"step_{step:08d}.png", rows, made_by, recipe.cfg.name)
 
 
 def _out_of_time(elapsed: float, budget: float, dist: Dist, device: torch.device) -> bool:
@@ -173,7 +177,7 @@ def _out_of_time(elapsed: float, budget: float, dist: Dist, device: torch.device
     return bool(late.item())
 
 
-def _resolved(cfg: Config, device: torch.device, dataset: PairedDataset) -> Config:
+def _resolved(cfg: Config, device: torch.device, dataset: Any) -> Config:
     """The config with "auto" settings resolved for this device and the training images' size recorded:
     what config.yaml and the checkpoints say, so a resumed run and inference see the same choices."""
     precision = resolve_precision(cfg.train.precision, device)
@@ -195,7 +199,7 @@ def _stop_if_diverged(first_bad: torch.Tensor, running: dict[str, torch.Tensor],
                            f"{keep} (try a lower train.lr, or train.precision fp32)")
 
 
-def _report_skipped(dataset: PairedDataset, dist: Dist) -> None:
+def _report_skipped(dataset: Any, dist: Dist) -> None:
     """data.skip_bad: say which files were left out, not only how many."""
     if not dataset.skipped or not dist.is_main:
         return
@@ -213,7 +217,7 @@ def _latest(run_dir: Path) -> Path | None:
         return None
 
 
-def _maybe_val_set(cfg: Config) -> PairedDataset | None:
+def _maybe_val_set(cfg: Config) -> Any:
     """The validation split as whole images (validation works the way inference does), if there is one."""
     if not has_split(cfg.data, cfg.data.val_split):
         return None
@@ -235,7 +239,7 @@ def _workers(cfg: Config) -> int:
     return 0 if cores <= 2 else min(4, cores // 2)
 
 
-def _loader(dataset: PairedDataset, batches: Any, cfg: Config, device: torch.device) -> DataLoader:
+def _loader(dataset: Any, batches: Any, cfg: Config, device: torch.device) -> DataLoader:
     workers = _workers(cfg)
     # A private generator: otherwise each new loader draws a base seed from the global RNG, and a run
     # resumed mid-epoch would draw it at a different step than an uninterrupted run (breaking exactness).
@@ -252,9 +256,8 @@ def _record(step: int, epoch: int, running: dict[str, torch.Tensor], steps: int,
     return record
 
 
-def _fmt(record: dict[str, Any]) -> str:
-    keys = ("G_GAN", "G_L1", "D_real", "D_fake")
-    parts = [f"{k} {record[k]:.3f}" for k in keys if k in record]
+def _fmt(record: dict[str, Any], loss_names: tuple[str, ...]) -> str:
+    parts = [f"{k} {record[k]:.3f}" for k in loss_names if k in record]
     return "  ".join([*parts, f"{record['it_s']} it/s"])
 
 
@@ -296,7 +299,8 @@ def _save(recipe: Recipe, cfg: Config, run_dir: Path, step: int, epoch: int, dis
     state["progress"] = {"step": step, "epoch": epoch}
     state["ranks"] = ranks
     folder = run_dir / "checkpoints"
-    path = ckpt.save_checkpoint(folder / ckpt.checkpoint_name(step), cfg.to_dict(), state)
+    path = ckpt.save_checkpoint(folder / ckpt.checkpoint_name(step), cfg.to_dict(), state,
+                                components=recipe.components)
     ckpt.point_latest(folder, path)
     ckpt.prune_checkpoints(folder, cfg.train.keep_checkpoints)
     barrier(dist)  # no rank races ahead of (or resumes from) a checkpoint still being written

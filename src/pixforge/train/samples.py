@@ -65,15 +65,25 @@ def translate_item(generator: nn.Module, dataset: PairedDataset, index: int, dev
     return item.get("preview", item["input"]), fake[0], item["target"]
 
 
-def write_sample_grid(path: Path, generator: nn.Module, dataset: PairedDataset, device: torch.device,
-                      precision: str = "fp32", count: int = 4, model_name: str = "") -> Path:
-    """Write ``count`` (input | output | target) rows as one marked PNG; the mark names these weights (the
-    same hash a checkpoint of them records as ``generator_sha256``)."""
-    rows = [[from_tensor(t) for t in translate_item(generator, dataset, i, device, precision)]
-            for i in range(min(count, len(dataset)))]
+def write_grid(path: Path, rows: list[list[np.ndarray]], generator: nn.Module, model_name: str = "") -> Path:
+    """Write rows of images as one marked PNG; the mark names ``generator``'s weights (the same hash a
+    checkpoint records for it)."""
     grid = make_grid(rows)
     provenance = Provenance(weights_hash(generator.state_dict()), model_name=model_name)
     return save_generated(enlarge(grid, enlargement(*grid.shape[:2])), path, provenance, safety=None)
+
+
+def paired_rows(generator: nn.Module, dataset: PairedDataset, device: torch.device, precision: str = "fp32",
+                count: int = 4) -> list[list[np.ndarray]]:
+    """(input | output | target) rows for the first ``count`` items of a paired dataset."""
+    return [[from_tensor(t) for t in translate_item(generator, dataset, i, device, precision)]
+            for i in range(min(count, len(dataset)))]
+
+
+def write_sample_grid(path: Path, generator: nn.Module, dataset: PairedDataset, device: torch.device,
+                      precision: str = "fp32", count: int = 4, model_name: str = "") -> Path:
+    """Write ``count`` (input | output | target) rows of a paired dataset as one marked PNG."""
+    return write_grid(path, paired_rows(generator, dataset, device, precision, count), generator, model_name)
 
 
 def mean_l1(generator: nn.Module, dataset: PairedDataset, device: torch.device, precision: str = "fp32",
