@@ -114,12 +114,19 @@ def sides(model: EvalModel) -> tuple[str, str]:
 
 def evaluate(model: EvalModel, data_root: str | Path, split: str = "val", judge: Judge | None = None,
              learned_metrics: bool = True, weights: str | Path | None = None, batch_size: int = 8,
-             max_items: int | None = None, on_done: Callable[[int], None] | None = None) -> Evaluation:
+             max_items: int | None = None, on_done: Callable[[int], None] | None = None,
+             layout: str | None = None) -> Evaluation:
     """Translate every pair's input side, score the output against the target side (and with ``judge``
-    against the label side), and summarise."""
+    against the label side), and summarise. ``layout``: how the pairs are stored (default: as the model's
+    training data; a model trained on unpaired data is scored on aligned A|B pairs unless told otherwise)."""
     input_side, target_side = sides(model)
     cfg_in, cfg_out = model.input_config.data, model.output_config.data
-    sources = load_pairs(data_root, split, cfg_in.layout)[:max_items]
+    if layout is None:
+        layout = "aligned" if cfg_in.layout == "unaligned" else cfg_in.layout
+    if layout == "unaligned":
+        raise ValueError("--layout unaligned: scoring needs pairs of an input and its target; give paired data "
+                         "(aligned A|B files, or A/ and B/ folders)")
+    sources = load_pairs(data_root, split, layout)[:max_items]
     result = Evaluation(model=model.name, model_hash=model.model_hash, data=str(data_root), split=split,
                         input_side=input_side, target_side=target_side, judge=str(judge.meta.get("path", ""))
                         if judge else None)

@@ -21,7 +21,6 @@ from typing import Any
 
 import torch
 
-import pixforge
 from pixforge.atomic import write_bytes
 from pixforge.config import Config
 from pixforge.infer.onnx_generator import (
@@ -37,7 +36,10 @@ from pixforge.infer.style import load_style_encoder
 from pixforge.infer.translator import Translator
 from pixforge.nn.build import bake_parametrizations, size_multiple
 from pixforge.runtime.checkpoint import CheckpointError, find_checkpoint, save_checkpoint
+from pixforge.runtime.checkpoint import read_config as read_checkpoint_config
+from pixforge.runtime.components import generators
 from pixforge.runtime.generator import load_generator
+from pixforge.version import __version__
 
 MIN_OPSET, MAX_OPSET = 7, 20
 """Opsets the TorchScript exporter supports (torch.onnx._constants); checked before exporting."""
@@ -51,15 +53,17 @@ def native_size(config: Config, multiple: int) -> int:
     return math.ceil(config.data.crop_size / multiple) * multiple
 
 
-def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 17) -> Path:
-    """Export the generator of ``source`` (run directory, checkpoint file or Translator) to ``out``.
+def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 17,
+                direction: str | None = None) -> Path:
+    """Export the generator of ``source`` (run directory, checkpoint file or Translator) to ``out``;
+    ``direction`` picks one of a two-way model's generators (CycleGAN; default AtoB).
 
     The graph is traced in eval mode in fp32 on the CPU: BatchNorm uses its running statistics (baked
     into the graph) and dropout is off, whatever the Translator's ``paper_test_mode``.
     """
     translator = source
     if not isinstance(translator, Translator):
-        translator = Translator.from_pretrained(translator, device="cpu")
+        translator = Translator.from_pretrained(translator, device="cpu", direction=direction)
     if isinstance(translator.generator, OnnxGenerator):
         raise OnnxModelError(f"{translator.generator.path}: already an ONNX model; export its checkpoint")
     out = Path(out)
@@ -95,10 +99,12 @@ def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 1
     meta = {
         "format": FORMAT,
         "version": VERSION,
-        "pixforge_version": pixforge.__version__,
+        "pixforge_version": __version__,
         "config": json.dumps(translator.config.to_dict()),
         "size_multiple": str(multiple),
         "generator_sha256": translator.model_hash,
+        "component": translator.component,
+        "direction": translator.direction or "",
     }
     del model.metadata_props[:]
     for key, value in meta.items():
@@ -144,16 +150,23 @@ def check_export_target(out: str | Path, source: str | Path, overwrite: bool, su
         raise FileExistsError(f"{out}: already exists; pass --overwrite to replace it")
 
 
-def export_weights(source: str | Path, out: str | Path, dtype: str = "fp32") -> Path:
-    """The generator's weights and config alone (no discriminator, optimiser or RNG state), as a checkpoint
-    ``Translator.from_pretrained`` loads and ``--resume`` refuses. An ngf-64 unet_256 training checkpoint is
-    ~650 MB; its generator alone ~200 MB in fp32, ~100 MB in bf16. A SPADE run's style encoder comes along
-    (in fp32: it is small), so the export still takes style images."""
-    loaded = load_generator(source)
-    weights = {k: v.to(WEIGHT_DTYPES[dtype]) if v.is_floating_point() else v
-               for k, v in loaded.generator.state_dict().items()}
-    parts: dict[str, Any] = {"G": weights}
-    encoder = load_style_encoder(loaded.file, loaded.config)
+def export_weights(source: str | Path, out: str | Path, dtype: str = "fp32", direction: str | None = None) -> Path:
+    """The generators' weights and config alone (no discriminator, optimiser or RNG state), as a checkpoint
+    ``Translator.from_pretrained`` loads and ``--resume`` refuses: every generator of the model, or with
+    ``direction`` only that one. An ngf-64 unet_256 training checkpoint is ~650 MB; its generator alone
+    ~200 MB in fp32, ~100 MB in bf16. A SPADE run's style encoder comes along (in fp32: it is small), so
+    the export still takes style images."""
+    first = load_generator(source, direction=direction)
+    names = [first.name] if direction is not None else list(generators(first.components))
+    parts: dict[str, Any] = {}
+    for name in names:
+        loaded = first if name == first.name else load_generator(source, name=name)
+        parts[name] = {k: v.to(WEIGHT_DTYPES[dtype]) if v.is_floating_point() else v
+                       for k, v in loaded.generator.state_dict().items()}
+    config = read_checkpoint_config(first.file)
+    encoder = load_style_encoder(first.file, first.config)
     if encoder is not None:
         parts["E"] = encoder.state_dict()
-    return save_checkpoint(out, loaded.config.to_dict(), parts, extra={"kind": "weights", "weights_dtype": dtype})
+    components = {name: first.components[name] for name in parts}
+    return save_checkpoint(out, config, parts, extra={"kind": "weights", "weights_dtype": dtype},
+                           components=components)

@@ -89,6 +89,9 @@ class OnnxGenerator(nn.Module):
         self.size_multiple = int(meta["size_multiple"])
         # The PyTorch weights' hash when the export recorded it, so both backends mark images alike.
         self.model_hash = meta.get("generator_sha256") or hashlib.sha256(self.path.read_bytes()).hexdigest()
+        self.component = meta.get("component") or "G"
+        """The generator's name in the checkpoint it was exported from, and the way it maps the data."""
+        self.direction = meta.get("direction", "AtoB") or None
         self.training = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -49,7 +49,7 @@ class Translator:
                  precision: str = "auto", channels_last: bool | None = None, scale: str = "auto",
                  paper_test_mode: bool = False, model_hash: str | None = None,
                  feature_clusters: FeatureClusters | None = None, style_encoder: nn.Module | None = None,
-                 source: str | Path | None = None) -> None:
+                 source: str | Path | None = None, direction: str | None = "AtoB", component: str = "G") -> None:
         """Wrap a generator.
 
         ``paper_test_mode`` reproduces the paper's test-time behaviour: dropout on (its source of noise) and
@@ -57,6 +57,11 @@ class Translator:
         statistics are never touched. ``scale``: auto, trained, native or reference (``runtime.scale``).
         """
         self.config = config
+        """The config as this generator sees it (a BtoA generator's input side is the data's B side)."""
+        self.direction = direction
+        """Which way this generator maps the model's data: ``AtoB`` or ``BtoA``."""
+        self.component = component
+        """The generator's name in its checkpoint (``G``, ``G_A``, ``G_B``)."""
         self.device = pick_device(device, option="device") if isinstance(device, str) else device
         self.precision = resolve_precision(precision, self.device, option="precision")
         self.channels_last = resolve_channels_last(channels_last, self.precision)
@@ -92,14 +97,18 @@ class Translator:
 
     # -- construction -----------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> Translator:
-        """Rebuild from a run directory, checkpoint or weights export alone: the architecture is in the file."""
-        loaded = load_generator(path)
+    def from_pretrained(cls, path: str | Path, direction: str | None = None, **kwargs: Any) -> Translator:
+        """Rebuild from a run directory, checkpoint or weights export alone: the architecture is in the file.
+
+        ``direction`` picks the generator of a model that translates both ways (CycleGAN: ``AtoB`` is
+        ``G_A``, ``BtoA`` is ``G_B``); default AtoB, or the model's only generator."""
+        loaded = load_generator(path, direction=direction)
         if loaded.config.model.features:  # pix2pixHD's clustered instance features, if clustered
             kwargs.setdefault("feature_clusters", FeatureClusters.beside(loaded.file))
         if loaded.config.model.use_vae:  # SPADE's style encoder, where the file keeps it
             kwargs.setdefault("style_encoder", load_style_encoder(loaded.file, loaded.config))
-        return cls(loaded.generator, loaded.config, model_hash=loaded.weights_hash, source=loaded.file, **kwargs)
+        return cls(loaded.generator, loaded.config, model_hash=loaded.weights_hash, source=loaded.file,
+                   direction=loaded.direction, component=loaded.name, **kwargs)
 
     @classmethod
     def from_onnx(cls, path: str | Path, intra_op_num_threads: int | None = None,
@@ -117,7 +126,8 @@ class Translator:
         if kwargs.get("device", "auto") == "auto":
             kwargs["device"] = "cpu"  # ONNX Runtime computes on the CPU; a GPU would only add copies
         generator = OnnxGenerator(path, intra_op_num_threads)
-        return cls(generator, generator.config, model_hash=generator.model_hash, source=path, **kwargs)
+        return cls(generator, generator.config, model_hash=generator.model_hash, source=path,
+                   direction=generator.direction, component=generator.component, **kwargs)
 
     @classmethod
     def from_reference(cls, folder: str | Path, epoch: str = "latest", **kwargs: Any) -> Translator:

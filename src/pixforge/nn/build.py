@@ -28,15 +28,21 @@ def _offered(cfg: Config) -> dict[str, Any]:
     return {**cfg.model.model_dump(), "n_layers": cfg.model.n_layers_d, "crop_size": cfg.data.crop_size}
 
 
-def build_generator(cfg: Config, init: bool = True) -> nn.Module:
-    offered = {**_offered(cfg), "input_nc": generator_input_nc(cfg), "output_nc": cfg.data.output_nc}
+def build_generator(cfg: Config, init: bool = True, input_nc: int | None = None,
+                    output_nc: int | None = None) -> nn.Module:
+    """The config's generator; ``input_nc``/``output_nc`` override the channels it maps (CycleGAN's ``G_B``
+    maps the output side back to the input side)."""
+    offered = {**_offered(cfg), "input_nc": generator_input_nc(cfg) if input_nc is None else input_nc,
+               "output_nc": cfg.data.output_nc if output_nc is None else output_nc}
     net = GENERATORS.create_with(cfg.model.generator, offered)
     return init_weights(net, cfg.model.init_gain) if init else net
 
 
-def build_discriminator(cfg: Config, init: bool = True) -> nn.Module:
-    # Conditional GAN: D sees the input and the output side by side in the channel dimension.
-    offered = {**_offered(cfg), "input_nc": cfg.data.input_channels + cfg.data.output_nc}
+def build_discriminator(cfg: Config, init: bool = True, input_nc: int | None = None) -> nn.Module:
+    """The config's discriminator. By default a conditional GAN's: D sees the input and the output side by
+    side in the channel dimension. ``input_nc`` gives an unconditional D of one image (CycleGAN's)."""
+    channels = cfg.data.input_channels + cfg.data.output_nc if input_nc is None else input_nc
+    offered = {**_offered(cfg), "input_nc": channels}
     net = DISCRIMINATORS.create_with(cfg.model.discriminator, offered)
     return init_weights(net, cfg.model.init_gain) if init else net
 

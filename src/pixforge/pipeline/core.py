@@ -25,7 +25,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import yaml
@@ -33,6 +33,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pixforge.config import Config
+from pixforge.infer.load import load_translator
 from pixforge.infer.translator import Translator
 from pixforge.pipeline.kinds import INPUT, ImageKind, PipelineError
 from pixforge.pipeline.steps import Apply, Step, parse_step
@@ -50,6 +51,8 @@ class StageSpec(BaseModel):
     name: str = Field(pattern=_NAME)
     """Also the folder its intermediate images go to: letters, digits, '_' and '-' (no dots, so never a file's name)."""
     model: str | None = None
+    direction: Literal["AtoB", "BtoA"] | None = None
+    """Which way a two-way model (CycleGAN) translates in this stage; default AtoB."""
     steps: list[Any] | None = None
     input_size: int | tuple[int, int] | None = None
 
@@ -59,6 +62,8 @@ class StageSpec(BaseModel):
             raise ValueError("give exactly one of model (a trained run, weights file or .onnx) or steps")
         if self.input_size is not None and self.model is None:
             raise ValueError("input_size belongs to a model stage")
+        if self.direction is not None and self.model is None:
+            raise ValueError("direction belongs to a model stage")
         if self.steps is not None and not self.steps:
             raise ValueError("steps: the list is empty")
         return self
@@ -197,7 +202,8 @@ class Pipeline:
         stages: list[Stage] = []
         for stage in spec.stages:
             if stage.model is not None:
-                translator = _load_model(stage.model, base, f"{source}: stage '{stage.name}'", translator_kwargs)
+                translator = _load_model(stage.model, base, f"{source}: stage '{stage.name}'", translator_kwargs,
+                                         stage.direction)
                 size = stage.input_size
                 stages.append(ModelStage(stage.name, translator, (size, size) if isinstance(size, int) else size,
                                          source=stage.model))
@@ -341,15 +347,14 @@ def _named(apply: Apply, where: str) -> Apply:
     return run
 
 
-def _load_model(given: str, base: Path, where: str, kwargs: dict[str, Any]) -> Translator:
+def _load_model(given: str, base: Path, where: str, kwargs: dict[str, Any], direction: str | None = None
+                ) -> Translator:
     path = Path(given).expanduser()
     path = path if path.is_absolute() else base / path
     if not path.exists():
         raise PipelineError(f"{where} field 'model': {given} (resolved to {path}) not found; model paths are "
                             f"relative to the pipeline file")
-    if path.suffix.lower() == ".onnx":
-        return Translator.from_onnx(path, **kwargs)
-    return Translator.from_pretrained(path, **kwargs)
+    return load_translator(path, direction, **kwargs)
 
 
 def _as_array(image: Image.Image | np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from pixforge.data.palette import get_palette
+from pixforge.infer.load import is_onnx, load_translator, split_direction
 from pixforge.infer.translator import Translator
 from pixforge.runtime.device import check_precision, pick_device
 from pixforge.runtime.scale import inference_size
@@ -53,6 +54,8 @@ class ServedModel:
             "task": self.task,
             "backend": self.backend,
             "generator": config.model.generator,
+            "component": self.translator.component,
+            "direction": self.translator.direction,
             "input_channels": config.data.input_nc,
             "output_channels": config.data.output_nc,
             "trained_size": config.data.crop_size,
@@ -63,19 +66,22 @@ class ServedModel:
         }
 
 
-def parse_model_arg(arg: str) -> tuple[str, Path]:
-    """``NAME=PATH`` from the command line -> (name, path); the name becomes part of a URL."""
-    name, sep, path = arg.partition("=")
-    if not sep or not path:
-        raise ValueError(f"--model '{arg}': expected NAME=RUN_DIR, NAME=CHECKPOINT or NAME=FILE.onnx")
+def parse_model_arg(arg: str) -> tuple[str, Path, str | None]:
+    """``NAME=PATH`` or ``NAME=PATH:BtoA`` from the command line -> (name, path, direction or None); the
+    name becomes part of a URL, the direction picks one generator of a two-way model (CycleGAN)."""
+    name, sep, spec = arg.partition("=")
+    if not sep or not spec:
+        raise ValueError(f"--model '{arg}': expected NAME=RUN_DIR, NAME=CHECKPOINT or NAME=FILE.onnx "
+                         f"(optionally followed by :AtoB or :BtoA)")
     if not _NAME.fullmatch(name):
         raise ValueError(f"--model '{arg}': name '{name}' must be 1-64 letters, digits, '.', '_' or '-' "
                          f"(it is part of the URL /v1/translate/NAME)")
-    return name, Path(path)
+    path, direction = split_direction(spec)
+    return name, Path(path), direction
 
 
 def load_model(name: str, path: str | Path, device: str = "auto", precision: str = "auto",
-               threads: int | None = None) -> ServedModel:
+               threads: int | None = None, direction: str | None = None) -> ServedModel:
     """Load a run directory or checkpoint (PyTorch) or an ``export onnx`` file (ONNX Runtime) and warm it up.
 
     PyTorch runs with the core's fast defaults (``precision`` ``auto``: bf16 where the hardware has it, with
@@ -83,13 +89,13 @@ def load_model(name: str, path: str | Path, device: str = "auto", precision: str
     model stops the server at start-up and the first request pays no warm-up.
     """
     path = Path(path)
-    if path.suffix.lower() == ".onnx":
-        translator = Translator.from_onnx(path, intra_op_num_threads=threads)
+    if is_onnx(path):
+        translator = load_translator(path, direction, intra_op_num_threads=threads)
         backend = "onnxruntime"
     else:
         chosen = pick_device(device, option="--device")
         check_precision(precision, chosen, option="--precision")
-        translator = Translator.from_pretrained(path, device=chosen, precision=precision)
+        translator = load_translator(path, direction, device=chosen, precision=precision)
         backend = "pytorch"
     # Configs allow 1 or 3 channels today; a one-hot label-map model (pix2pixHD) would need its own intake.
     for side, channels in (("input", translator.input_nc), ("output", translator.output_nc)):
@@ -111,8 +117,8 @@ def load_models(args: list[str], device: str = "auto", precision: str = "auto",
         raise ValueError("serve: give at least one --model NAME=RUN_DIR_OR_ONNX")
     models: dict[str, ServedModel] = {}
     for arg in args:
-        name, path = parse_model_arg(arg)
+        name, path, direction = parse_model_arg(arg)
         if name in models:
             raise ValueError(f"--model '{arg}': the name '{name}' is already used by {models[name].source}")
-        models[name] = load_model(name, path, device, precision, threads)
+        models[name] = load_model(name, path, device, precision, threads, direction)
     return models
