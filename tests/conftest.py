@@ -77,6 +77,46 @@ def stripes_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def unpaired_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny unpaired dataset (no ../shared needed): trainA holds 6 images of coloured squares, trainB 4 images
+    of horizontal stripes (one stored greyscale, as some of horse2zebra's are); testA/testB 2 each."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("unpaired")
+    rng = np.random.default_rng(2)
+    for split, (n_a, n_b) in (("train", (6, 4)), ("test", (2, 2))):
+        (root / f"{split}A").mkdir()
+        (root / f"{split}B").mkdir()
+        for i in range(n_a):
+            a = np.full((40, 40, 3), 30, np.uint8)
+            for _ in range(3):
+                y, x = rng.integers(0, 30, 2)
+                a[y:y + 10, x:x + 10] = rng.integers(0, 256, 3)
+            Image.fromarray(a).save(root / f"{split}A" / f"a{i}.png")
+        for i in range(n_b):
+            b = np.zeros((40, 40, 3), np.uint8)
+            b[(np.arange(40) // 4) % 2 == 1] = rng.integers(100, 256, 3)
+            image = Image.fromarray(b)
+            (image.convert("L") if split == "train" and i == 0 else image).save(root / f"{split}B" / f"b{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def cyclegan_run(tmp_path_factory: pytest.TempPathFactory, unpaired_dataset: Path) -> Path:
+    """A CycleGAN run trained for a few steps on ``unpaired_dataset`` (resnet_6blocks, ngf/ndf 4, 32²)."""
+    from pixforge.config import config_from_dict
+    from pixforge.train.loop import train
+
+    run = tmp_path_factory.mktemp("cyclegan") / "run"
+    cfg = config_from_dict({
+        "name": "tiny_cyclegan", "model": {"kind": "cyclegan", "generator": "resnet_6blocks", "ngf": 4, "ndf": 4},
+        "data": {"root": str(unpaired_dataset), "load_size": 36, "crop_size": 32},
+        "train": {"max_steps": 4, "log_every": 2, "sample_every": 4, "checkpoint_every": 4}})
+    train(cfg, run)
+    return run
+
+
+@pytest.fixture(scope="session")
 def palette_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny aligned photo | label-map dataset in the facades palette (no ../shared needed).
 

@@ -130,3 +130,19 @@ def test_page_needs_nothing_from_the_network(tmp_path: Path) -> None:
     page = _write(tmp_path, _rows(1), METRICS, "t").read_text()
     assert "<script" not in page
     assert not re.search(r'(src|href)="(https?:)?//', page)
+
+
+def test_loss_charts_plot_every_loss_a_recipe_logged_grouped_by_scale():
+    from pixforge.eval.report import loss_charts
+
+    cyclegan = [{"step": s, "epoch": 0, "lr": 2e-4, "it_s": 3.0, "D_A": 0.3, "G_A": 0.9, "cycle_A": 5.0,
+                 "idt_A": 2.0, "D_B": 0.2, "G_B": 0.8, "cycle_B": 4.0, "idt_B": 1.5} for s in (1, 2)]
+    cyclegan.append({"step": 2, "val_cycle_A": 0.4})
+    charts = dict(loss_charts(cyclegan))
+    assert charts == {"Adversarial losses": ["D_A", "G_A", "D_B", "G_B"],
+                      "Weighted losses": ["cycle_A", "idt_A", "cycle_B", "idt_B"],
+                      "Validation": ["val_cycle_A"]}
+    pix2pix = [{"step": 1, "G_GAN": 1.0, "G_L1": 40.0, "D_real": 0.6, "D_fake": 0.7}]
+    assert dict(loss_charts(pix2pix)) == {"Adversarial losses": ["G_GAN", "D_real", "D_fake"],
+                                          "Weighted losses": ["G_L1"]}
+    assert loss_charts([{"step": 1, "G_L1": float("nan")}]) == []

@@ -1,4 +1,4 @@
-"""Data layer: decode and validate images, list pairs on disk, and make joint-augmented items."""
+"""Data layer: decode and validate images, list pairs (or two unpaired domains) on disk, and make augmented items."""
 
 from pixforge.data.datasets import DatasetError, PairedDataset, PairedItem, PairSource, load_pairs, read_pair
 from pixforge.data.image_io import (
@@ -17,6 +17,7 @@ from pixforge.data.image_io import (
 from pixforge.data.label_dataset import LabelMapDataset, has_split, open_dataset
 from pixforge.data.labels import LabelError, encode_label_map, instance_boundaries, label_classes, one_hot
 from pixforge.data.transforms import AugmentParams, apply_params, eval_params, prepare, sample_params
+from pixforge.data.unaligned import UnalignedDataset, load_domains
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -29,6 +30,7 @@ __all__ = [
     "PairSource",
     "PairedDataset",
     "PairedItem",
+    "UnalignedDataset",
     "apply_params",
     "convert_channels",
     "encode_label_map",
@@ -38,6 +40,7 @@ __all__ = [
     "instance_boundaries",
     "label_classes",
     "list_images",
+    "load_domains",
     "load_pairs",
     "one_hot",
     "open_dataset",

@@ -6,6 +6,9 @@ Two layouts, as the reference's ``aligned`` dataset mode and the common A/B-fold
 * ``aligned``: ``root/split/*.jpg``, each file holding A|B side by side (split at ``width // 2``);
 * ``folders``: ``root/split/A/`` and ``root/split/B/``, paired by file stem.
 
+(pix2pixHD's label/image folders are paired too; the unpaired ``unaligned`` layout lives in ``unaligned.py``
+and shares the helpers here: :func:`resolve_key`, :func:`augment_params`, :func:`check_crop_fits`.)
+
 An item's random augmentation comes only from the seed it is asked for, never from global or
 per-worker random state: the trainer derives seeds from (run seed, epoch, index), which makes an
 epoch reproducible whatever the number of workers, and a resumed run exact.
@@ -43,7 +46,7 @@ from pixforge.data.transforms import (
     sample_params,
 )
 
-Layout = Literal["aligned", "folders", "pix2pixhd"]
+Layout = Literal["aligned", "folders", "pix2pixhd", "unaligned"]
 HD_FOLDERS = {"label": "_label", "image": "_img", "instance": "_inst"}
 """pix2pixHD's layout: ``<split>_label/``, ``<split>_img/`` and (optional) ``<split>_inst/`` beside each other."""
 _SHOW_UNMATCHED = 5
@@ -80,6 +83,10 @@ def load_pairs(root: str | Path, split: str | None, layout: Layout) -> list[Pair
     root = Path(root)
     if layout == "pix2pixhd":
         return _hd_pairs(root, split or "train")
+    if layout == "unaligned":
+        a_dir, b_dir = domain_folders(root, split)
+        raise DatasetError(f"{root}: layout 'unaligned' holds two unpaired domains ({a_dir.name}/, {b_dir.name}/), "
+                           "not pairs; this needs a paired dataset (layout 'aligned', 'folders' or 'pix2pixhd')")
     folder = root if split is None else root / split
     if not folder.is_dir():
         hint = ""
@@ -173,23 +180,10 @@ class PairedDataset(Dataset):
         }
 
     def _resolve(self, key: int | tuple[int, int]) -> tuple[int, int]:
-        """``i`` or ``(i, seed)`` -> (index, seed); an item's default seed is its index."""
-        index, seed = key if isinstance(key, tuple) else (key, None)
-        index = operator.index(index)
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} pairs")
-        return index, index if seed is None else operator.index(seed)
+        return resolve_key(key, len(self), "pairs")
 
     def _params(self, size_hw: tuple[int, int], seed: int) -> AugmentParams:
-        """Whole images: nothing; training: random crop and flip from ``seed``; else centre crop, no flip."""
-        cfg = self.cfg
-        if self.whole:
-            return AugmentParams(crop=None, flip=False)
-        if self.train:
-            return sample_params(size_hw, cfg.preprocess, cfg.crop_size, cfg.flip, np.random.default_rng(seed))
-        return eval_params(size_hw, cfg.preprocess, cfg.crop_size)
+        return augment_params(self.cfg, size_hw, self.train, self.whole, np.random.default_rng(seed))
 
     def source_size(self) -> tuple[int, int]:
         """Median (height, width) of the input images as stored, before any resize: the scale they come in."""
@@ -268,12 +262,38 @@ class PairedDataset(Dataset):
                 f"preprocess '{cfg.preprocess}' ({_wh(a_size)} vs {_wh(b_size)}); "
                 "a pair needs the same size",
             )
-        if crops(cfg.preprocess) and min(a_size) < cfg.crop_size:
-            raise ImageError(
-                source.a,
-                f"{_wh(a_size)} after preprocess '{cfg.preprocess}' is smaller "
-                f"than crop_size {cfg.crop_size}",
-            )
+        check_crop_fits(source.a, a_hw, cfg)
+
+
+def resolve_key(key: int | tuple[int, int], length: int, what: str = "items") -> tuple[int, int]:
+    """A dataset key ``i`` or ``(i, seed)`` -> (index, seed); an item's default seed is its index."""
+    index, seed = key if isinstance(key, tuple) else (key, None)
+    index = operator.index(index)
+    if index < 0:
+        index += length
+    if not 0 <= index < length:
+        raise IndexError(f"index {index} out of range for {length} {what}")
+    return index, index if seed is None else operator.index(seed)
+
+
+def augment_params(
+    cfg: DataConfig, size_hw: tuple[int, int], train: bool, whole: bool, rng: np.random.Generator
+) -> AugmentParams:
+    """Whole images: nothing; training: random crop and flip drawn from ``rng``; else centre crop, no flip."""
+    if whole:
+        return AugmentParams(crop=None, flip=False)
+    if train:
+        return sample_params(size_hw, cfg.preprocess, cfg.crop_size, cfg.flip, rng)
+    return eval_params(size_hw, cfg.preprocess, cfg.crop_size)
+
+
+def check_crop_fits(path: Path, size_hw: tuple[int, int], cfg: DataConfig) -> tuple[int, int]:
+    """An image stored at ``size_hw`` must come out of ``prepare`` big enough to crop; return that size."""
+    size = prepared_size(size_hw, cfg.preprocess, cfg.load_size, cfg.crop_size)
+    if crops(cfg.preprocess) and min(size) < cfg.crop_size:
+        raise ImageError(path, f"{_wh(size)} after preprocess '{cfg.preprocess}' is smaller than crop_size "
+                               f"{cfg.crop_size}")
+    return size
 
 
 def _folder_pairs(folder: Path) -> list[PairSource]:
@@ -299,7 +319,17 @@ def split_exists(root: str | Path, split: str, layout: Layout) -> bool:
     """Whether ``root`` holds ``split`` in ``layout`` (a validation split is optional)."""
     if layout == "pix2pixhd":
         return (Path(root) / f"{split}{HD_FOLDERS['label']}").is_dir()
+    if layout == "unaligned":
+        # Either domain counts: a split with testA/ but no testB/ is then refused by name, not silently skipped.
+        return any(folder.is_dir() for folder in domain_folders(root, split))
     return (Path(root) / split).is_dir()
+
+
+def domain_folders(root: str | Path, split: str | None) -> tuple[Path, Path]:
+    """Layout ``unaligned``: the folders of domains A and B as stored, ``<split>A/`` and ``<split>B/`` (the
+    reference's ``phase + 'A'``); ``A/`` and ``B/`` when ``split`` is None."""
+    root = Path(root)
+    return root / f"{split or ''}A", root / f"{split or ''}B"
 
 
 def _hd_pairs(root: Path, split: str) -> list[PairSource]:

@@ -12,6 +12,7 @@ everywhere else. Crops and flips are shared by label, instance and image maps. I
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from pixforge.data.image_io import ImageError, convert_channels, probe_image, re
 from pixforge.data.labels import classes_from_colours, encode_label_map, label_classes, render_classes
 from pixforge.data.palette import Palette, get_palette
 from pixforge.data.transforms import apply_params, prepare, prepared_size, resize_nearest
+from pixforge.data.unaligned import UnalignedDataset
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 """(classes HxW, image HxWxC, instance ids HxW or None) after the deterministic resize."""
@@ -114,10 +116,28 @@ class LabelMapDataset(PairedDataset):
         return size
 
 
-def open_dataset(cfg: DataConfig, split: str | None, train: bool, whole: bool = False) -> PairedDataset:
-    """The dataset a config describes: label maps (``label_nc`` > 0) or image pairs."""
+AnyDataset = PairedDataset | UnalignedDataset
+
+
+def _pairs(cfg: DataConfig, split: str | None, train: bool, whole: bool) -> PairedDataset:
+    """Paired layouts: label maps (``label_nc`` > 0) or image pairs."""
     kind = LabelMapDataset if cfg.label_nc else PairedDataset
     return kind(cfg, split, train, whole)
+
+
+DATASETS: dict[str, Callable[[DataConfig, str | None, bool, bool], AnyDataset]] = {
+    "aligned": _pairs,
+    "folders": _pairs,
+    "pix2pixhd": _pairs,
+    "unaligned": UnalignedDataset,
+}
+"""The dataset class for each ``data.layout``."""
+
+
+def open_dataset(cfg: DataConfig, split: str | None, train: bool, whole: bool = False) -> AnyDataset:
+    """The dataset a config describes, by ``data.layout``: pairs (of images or label maps) or two unpaired
+    domains (``unaligned``)."""
+    return DATASETS[cfg.layout](cfg, split, train, whole)
 
 
 def has_split(cfg: DataConfig, split: str | None) -> bool:

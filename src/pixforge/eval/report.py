@@ -97,6 +97,27 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+_BOOKKEEPING = {"step", "epoch", "lr", "it_s"}
+_ADVERSARIAL_G = {"G_GAN", "G_A", "G_B"}
+
+
+def loss_charts(metrics: Sequence[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """Every loss a run logged, grouped into charts of comparable scale: the adversarial terms (D's and G's),
+    the weighted terms (L1, cycle, identity, VGG, feature matching...: weighted by lambdas of 10-100, they
+    would flatten the others) and validation metrics. Whatever the recipe, nothing logged is left out."""
+    seen: dict[str, None] = {}
+    for record in metrics:
+        for key, value in record.items():
+            if key not in _BOOKKEEPING and isinstance(value, int | float) and not isinstance(value, bool):
+                seen.setdefault(key, None)
+    groups: dict[str, list[str]] = {"Adversarial losses": [], "Weighted losses": [], "Validation": []}
+    for key in seen:
+        group = "Validation" if key.startswith("val_") else "Adversarial losses" \
+            if key.startswith("D_") or key in _ADVERSARIAL_G else "Weighted losses"
+        groups[group].append(key)
+    return [(caption, keys) for caption, keys in groups.items() if any(_series(metrics, k) for k in keys)]
+
+
 def loss_curve_svg(metrics: Sequence[dict[str, Any]], keys: Sequence[str], width: int = 640,
                    height: int = 260) -> str:
     """An inline ``<svg>`` chart of ``keys`` against ``step``: one polyline per present key, legend, ticks.
@@ -208,8 +229,7 @@ def write_results_page(out_dir: Path, rows: list[tuple[np.ndarray, np.ndarray, n
     ``provenance`` names the model that made the outputs; their files carry its mark.
 
     ``rows`` are (input, output, target) HxWxC uint8 arrays; ``metrics`` the records of a run's
-    ``metrics.jsonl``. The page shows notes, loss curves (adversarial terms and L1 apart, since L1 is
-    weighted by lambda=100 and would flatten the others; ``val_l1`` on its own chart when logged) and
+    ``metrics.jsonl``. The page shows notes, curves of every loss the run logged (``loss_charts``) and
     the samples, each with its L1 distance to the target.
     """
     out_dir = Path(out_dir)
@@ -226,15 +246,12 @@ def write_results_page(out_dir: Path, rows: list[tuple[np.ndarray, np.ndarray, n
         parts.append('</table>')
 
     parts.append('<h2>Losses</h2>')
-    charts = [("Adversarial losses", ["G_GAN", "D_real", "D_fake"], 520, 240),
-              ("L1 loss (weighted)", ["G_L1"], 520, 240),
-              ("Validation L1", ["val_l1"], 400, 200)]
     drawn = 0
-    for caption, keys, w, h in charts:
-        if any(_series(metrics, k) for k in keys):
-            parts.append(f'<figure>{loss_curve_svg(metrics, keys, w, h)}'
-                         f'<figcaption>{esc(caption)}</figcaption></figure>')
-            drawn += 1
+    for caption, keys in loss_charts(metrics):
+        w, h = (400, 200) if caption == "Validation" else (520, 240)
+        parts.append(f'<figure>{loss_curve_svg(metrics, keys, w, h)}'
+                     f'<figcaption>{esc(caption)}</figcaption></figure>')
+        drawn += 1
     if not drawn:
         parts.append('<p class="empty">No training losses were logged.</p>')
 
@@ -400,12 +417,10 @@ def write_eval_page(out_dir: Path, evaluations: Sequence[Any], logs: Sequence[Se
     parts.append('<h2>Losses</h2>')
     drawn = 0
     for e, log in zip(evaluations, logs, strict=True):
-        for caption, keys in (("adversarial losses", ["G_GAN", "D_real", "D_fake"]), ("L1 (weighted)", ["G_L1"]),
-                              ("validation L1", ["val_l1"])):
-            if any(_series(log, k) for k in keys):
-                parts.append(f'<figure>{loss_curve_svg(log, keys, 420, 220)}'
-                             f'<figcaption>{esc(e.model)}: {esc(caption)}</figcaption></figure>')
-                drawn += 1
+        for caption, keys in loss_charts(log):
+            parts.append(f'<figure>{loss_curve_svg(log, keys, 420, 220)}'
+                         f'<figcaption>{esc(e.model)}: {esc(caption.lower())}</figcaption></figure>')
+            drawn += 1
     if not drawn:
         parts.append('<p class="empty">No training log (metrics.jsonl) for these models.</p>')
 
