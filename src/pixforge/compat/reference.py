@@ -19,6 +19,7 @@ from pixforge.atomic import write_text
 from pixforge.config import Config, ConfigError, config_from_dict, read_text_file
 from pixforge.nn.build import build_discriminator, build_generator
 from pixforge.nn.unet import UnetGenerator
+from pixforge.runtime.components import Components
 
 
 class ReferenceError(ValueError):
@@ -43,8 +44,18 @@ def read_train_opt(path: Path) -> dict[str, str]:
     return options
 
 
-def config_from_options(opt: dict[str, str], source: str = "train_opt.txt") -> Config:
-    """The pixforge config equivalent to a reference run's options (architecture, data and training)."""
+def option_number(opt: dict[str, str], key: str, default: str, kind: type = int,
+                  source: str = "train_opt.txt") -> Any:
+    """Option ``key`` as a number (``default`` when absent); a one-line error naming ``source`` otherwise."""
+    try:
+        return kind(opt.get(key, default))
+    except ValueError:
+        raise ReferenceError(f"{source}: option '{key}' = '{opt.get(key)}' is not a number") from None
+
+
+def options_to_dict(opt: dict[str, str], source: str = "train_opt.txt") -> dict[str, Any]:
+    """The raw pixforge config sections (architecture, data, training) for a reference run's options; model
+    kinds add their own fields (``compat.cyclegan``) before validating."""
     net_g = opt.get("netG", "unet_256")
     if not (net_g in _NET_G or re.fullmatch(r"unet_\d+|resnet_\d+blocks", net_g)):
         raise ReferenceError(f"{source}: netG '{net_g}' is not a pix2pix generator we can import")
@@ -52,13 +63,10 @@ def config_from_options(opt: dict[str, str], source: str = "train_opt.txt") -> C
     disc = {"basic": "patchgan", "n_layers": "patchgan", "pixel": "pixel"}.get(net_d)
     if disc is None:
         raise ReferenceError(f"{source}: netD '{net_d}' unknown (expected basic, n_layers or pixel)")
-    n_layers = 3 if net_d == "basic" else int(opt.get("n_layers_D", "3"))
+    n_layers = 3 if net_d == "basic" else option_number(opt, "n_layers_D", "3", int, source)
 
     def num(key: str, default: str, kind: type = int) -> Any:
-        try:
-            return kind(opt.get(key, default))
-        except ValueError:
-            raise ReferenceError(f"{source}: option '{key}' = '{opt.get(key)}' is not a number") from None
+        return option_number(opt, key, default, kind, source)
 
     data = {
         "direction": opt.get("direction", "AtoB"),
@@ -71,7 +79,7 @@ def config_from_options(opt: dict[str, str], source: str = "train_opt.txt") -> C
     if opt.get("preprocess") in ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"):
         data["preprocess"] = opt["preprocess"]
     gan_mode = opt.get("gan_mode", "vanilla")
-    return config_from_dict({
+    return {
         "name": re.sub(r"[^\w.-]", "_", opt.get("name", "imported")) or "imported",
         "model": {
             "generator": net_g, "discriminator": disc, "n_layers_d": n_layers,
@@ -85,7 +93,12 @@ def config_from_options(opt: dict[str, str], source: str = "train_opt.txt") -> C
         "train": {"lr": num("lr", "0.0002", float), "beta1": num("beta1", "0.5", float),
                   "batch_size": num("batch_size", "1"), "n_epochs": num("n_epochs", "100"),
                   "n_epochs_decay": num("n_epochs_decay", "100"), "pool_size": num("pool_size", "0")},
-    }, source)
+    }
+
+
+def config_from_options(opt: dict[str, str], source: str = "train_opt.txt") -> Config:
+    """The pixforge config equivalent to a reference pix2pix run's options (architecture, data and training)."""
+    return config_from_dict(options_to_dict(opt, source), source)
 
 
 def _unet_prefix(depth: int) -> str:
@@ -122,8 +135,11 @@ def _clean(state: dict[str, torch.Tensor], norm: str) -> dict[str, torch.Tensor]
     return out
 
 
-def load_reference_state(net: nn.Module, state: dict[str, torch.Tensor], source: str, norm: str) -> None:
-    """Copy a reference state_dict into our network, renaming keys where our layout differs."""
+def load_reference_state(net: nn.Module, state: dict[str, torch.Tensor], source: str, norm: str,
+                         described_by: str = "train_opt.txt") -> None:
+    """Copy a reference state_dict into our network, renaming keys where our layout differs.
+
+    ``described_by`` names where the architecture came from, for the error messages."""
     state = _clean(state, norm)
     mapping = unet_key_map(net) if isinstance(net, UnetGenerator) else {k: k for k in net.state_dict()}
     ours = net.state_dict()
@@ -131,12 +147,12 @@ def load_reference_state(net: nn.Module, state: dict[str, torch.Tensor], source:
     unused = sorted(set(state) - set(mapping.values()))
     if missing or unused:
         raise ReferenceError(
-            f"{source}: does not match the architecture in train_opt.txt "
+            f"{source}: does not match the architecture in {described_by} "
             f"(missing {missing[:3]}{'...' if len(missing) > 3 else ''}, unexpected {unused[:3]})")
     for name, ref in mapping.items():
         if ours[name].shape != state[ref].shape:
             raise ReferenceError(f"{source}: '{ref}' has shape {tuple(state[ref].shape)}, the architecture "
-                                 f"in train_opt.txt expects {tuple(ours[name].shape)}")
+                                 f"in {described_by} expects {tuple(ours[name].shape)}")
     net.load_state_dict({name: state[ref] for name, ref in mapping.items()})
 
 
@@ -178,22 +194,39 @@ def load_reference(folder: str | Path, epoch: str = "latest",
     return cfg, generator.eval(), discriminator
 
 
-def import_reference_run(folder: str | Path, run_dir: str | Path, epoch: str = "latest") -> Path:
-    """Write a native run directory (config.yaml + a weights-only checkpoint) for a reference folder."""
-    from pixforge.runtime.checkpoint import checkpoint_name, point_latest, save_checkpoint
-
+def check_new_run_dir(run_dir: str | Path) -> Path:
+    """Importing writes a run's config and checkpoints: refuse a folder that already holds something."""
     run_dir = Path(run_dir)
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise ReferenceError(f"--out {run_dir}: already exists and is not empty; importing would replace its "
                              f"config and checkpoints; choose a new folder")
-    cfg, generator, discriminator = load_reference(folder, epoch)
+    return run_dir
+
+
+def write_imported_run(run_dir: str | Path, cfg: Config, state: dict[str, Any],
+                       components: Components | None = None) -> Path:
+    """Write ``state`` as step 0 of a native run directory (config.yaml, checkpoint, ``latest`` pointer)."""
+    from pixforge.runtime.checkpoint import checkpoint_name, point_latest, save_checkpoint
+
+    run_dir = check_new_run_dir(run_dir)
     folder_out = run_dir / "checkpoints"
-    # The folder's name only: an absolute path would leak the importer's directory layout when shared.
-    state: dict[str, Any] = {"G": generator.state_dict(), "progress": {"step": 0, "epoch": 0},
-                             "imported_from": Path(folder).resolve().name}
-    if discriminator is not None:
-        state["D"] = discriminator.state_dict()
-    path = save_checkpoint(folder_out / checkpoint_name(0), cfg.to_dict(), state)
+    state = {**state, "progress": {"step": 0, "epoch": 0}}
+    path = save_checkpoint(folder_out / checkpoint_name(0), cfg.to_dict(), state, components=components)
     point_latest(folder_out, path)
     write_text(run_dir / "config.yaml", cfg.to_yaml())
     return path
+
+
+def imported_from(folder: str | Path) -> str:
+    # The folder's name only: an absolute path would leak the importer's directory layout when shared.
+    return Path(folder).resolve().name
+
+
+def import_reference_run(folder: str | Path, run_dir: str | Path, epoch: str = "latest") -> Path:
+    """Write a native run directory (config.yaml + a weights-only checkpoint) for a reference folder."""
+    check_new_run_dir(run_dir)
+    cfg, generator, discriminator = load_reference(folder, epoch)
+    state: dict[str, Any] = {"G": generator.state_dict(), "imported_from": imported_from(folder)}
+    if discriminator is not None:
+        state["D"] = discriminator.state_dict()
+    return write_imported_run(run_dir, cfg, state)
