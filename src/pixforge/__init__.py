@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from pixforge.version import __version__
 
 # Imported on first use, so `import pixforge` (and the CLI's start-up) does not pay for torch until needed.
 _EXPORTS = {

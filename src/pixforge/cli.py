@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
+
+from pixforge.bench.cli import bench_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Paired image-to-image translation with conditional GANs (pix2pix).")
+                  help="Image-to-image translation with conditional GANs: paired (pix2pix, pix2pixHD, SPADE) and "
+                       "unpaired (CycleGAN).")
 export_app = typer.Typer(no_args_is_help=True, help="Export a trained generator to other runtimes.")
 app.add_typer(export_app, name="export")
-bench_app = typer.Typer(no_args_is_help=True, help="Speed and memory benchmarks, each beside its baseline.")
 app.add_typer(bench_app, name="bench")
 features_app = typer.Typer(no_args_is_help=True, help="pix2pixHD instance features (feature-encoder runs).")
 app.add_typer(features_app, name="features")
@@ -26,6 +27,8 @@ pipeline_app = typer.Typer(no_args_is_help=True, help="Staged pipelines: transla
 app.add_typer(pipeline_app, name="pipeline")
 judge_app = typer.Typer(no_args_is_help=True, help="The FCN-score judge: a photo -> label map segmenter.")
 app.add_typer(judge_app, name="judge")
+download_app = typer.Typer(no_args_is_help=True, help="The reference's pretrained models and datasets, by name.")
+app.add_typer(download_app, name="download")
 
 
 @app.callback()
@@ -33,30 +36,8 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks o
     """Errors print one line; --debug shows the traceback instead."""
 
 
-def _parse_set(pairs: list[str]) -> dict[str, Any]:
-    """``train.max_steps=200`` -> {"train": {"max_steps": 200}} (values parsed as YAML scalars)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        parts = key.split(".")
-        if not sep or len(parts) < 2 or not all(parts):
-            raise ValueError(f"--set '{pair}': expected SECTION.FIELD=VALUE with a section of model, data, loss "
-                             f"or train, e.g. train.max_steps=200")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            problem = getattr(err, "problem", None) or err.__class__.__name__
-            raise ValueError(f"--set '{pair}': the value is not valid YAML ({problem})") from None
-        node = out
-        for i, part in enumerate(parts[:-1]):
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"--set '{pair}': conflicts with an earlier --set of "
-                                 f"'{'.'.join(parts[:i + 1])}' to a value")
-        if isinstance(node.get(parts[-1]), dict):
-            raise ValueError(f"--set '{pair}': conflicts with earlier --set options inside '{key}'")
-        node[parts[-1]] = value
-    return out
+DirectionOption = Annotated[str | None, typer.Option(
+    help="AtoB or BtoA: which generator of a model that translates both ways (CycleGAN; default AtoB).")]
 
 
 def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
@@ -78,30 +59,19 @@ def train(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: train.max_steps=200.")] = None,
 ) -> None:
     """Train a model; --resume RUN_DIR continues from its latest checkpoint."""
-    from pixforge.config import load_config
+    from pixforge.config import parse_overrides
     from pixforge.train.loop import train as run_training
+    from pixforge.train.run_dir import new_run, resumed_run, with_data_root
 
-    overrides = _parse_set(set_ or [])
-    if data is not None:
-        overrides.setdefault("data", {})["root"] = str(data)
+    overrides = with_data_root(parse_overrides(set_ or []), data)
     if resume is not None and config is not None:
         raise ValueError("train: give --config (a new run) or --resume RUN_DIR (its config.yaml), not both")
     if resume is not None:
-        if not (resume / "config.yaml").is_file():
-            raise ValueError(f"{resume}: not a run directory (no config.yaml to resume from)")
-        cfg = load_config(resume / "config.yaml", overrides)
-        run_dir = resume
+        cfg, run_dir = resumed_run(resume, overrides), resume
     elif config is None:
         raise ValueError("train: give --config FILE (or a preset name) or --resume RUN_DIR")
     else:
-        cfg = load_config(config, overrides)
-        run_dir = out or Path("runs") / cfg.name
-        if (run_dir / "checkpoints" / "latest.safetensors").exists() or (run_dir / "config.yaml").exists():
-            raise ValueError(f"{run_dir}: already holds a run; use --resume {run_dir} or another --out")
-        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise ValueError(f"--out {run_dir}: exists and is not empty; a new run needs a new or empty folder")
-    if cfg.data.root is None:
-        raise ValueError("data.root: no dataset folder; pass --data DIR or set data.root in the config")
+        cfg, run_dir = new_run(config, overrides, out)
     typer.echo(f"{'resuming' if resume else 'training'} {cfg.name} in {run_dir}")
     result = run_training(cfg, run_dir, resume=resume is not None)
     typer.echo(f"trained {result.step} steps; checkpoint {result.checkpoint}")
@@ -125,6 +95,7 @@ def translate(
     = False,
     style: Annotated[Path | None, typer.Option(help="SPADE models trained with a style encoder "
                                                     "(model.use_vae): every output takes this image's look.")] = None,
+    direction: DirectionOption = None,
 ) -> None:
     """Translate images to OUT/NAME.png at each input's own size (inputs are never overwritten).
 
@@ -134,22 +105,24 @@ def translate(
     # Set before torch loads OpenMP: its threads spin between the generator's ops and take the cores that the
     # filter and encoders need (100 facades maps: 10.3 -> 8.4 s of CPU, about 0.6 s less wall time).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from pixforge.runtime.components import DIRECTIONS
     from pixforge.runtime.device import PRECISIONS, pick_device
     from pixforge.runtime.scale import SCALE_MODES
 
     # Every option is checked before the model loads: a typo costs no time.
     _choice(precision, PRECISIONS, "--precision")
     _choice(scale, SCALE_MODES, "--scale")
+    if direction is not None:
+        _choice(direction, DIRECTIONS, "--direction")
     pick_device(device, option="--device")
 
     from pixforge.data.image_io import read_image
     from pixforge.infer.files import translate_files
-    from pixforge.infer.translator import Translator
+    from pixforge.infer.load import load_translator
 
     style_image = read_image(style, 3) if style is not None else None  # decoded first: a bad file costs no time
-    load = Translator.from_onnx if model.suffix.lower() == ".onnx" else Translator.from_pretrained
-    translator = load(model, device=device, precision=precision, channels_last=channels_last, scale=scale,
-                      paper_test_mode=paper_test_mode)
+    translator = load_translator(model, direction, device=device, precision=precision, channels_last=channels_last,
+                                 scale=scale, paper_test_mode=paper_test_mode)
     if style_image is not None:
         translator.set_style(style_image)
     with _progress("translate") as advance:
@@ -209,17 +182,18 @@ def _progress(label: str) -> Iterator[Callable[[int], None] | None]:
 
 @app.command("import-reference")
 def import_reference(
-    folder: Annotated[Path, typer.Argument(help="Reference checkpoint folder (latest_net_G.pth + train_opt.txt, "
-                                                "or pix2pixHD's latest_net_G.pth + opt.txt).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")],
+    folder: Annotated[Path, typer.Argument(help="Reference checkpoint folder: pix2pix (latest_net_G.pth + "
+                                                "train_opt.txt), CycleGAN (latest_net_G_A.pth, G_B, D_A, D_B + "
+                                                "train_opt.txt), pix2pixHD (latest_net_G.pth + opt.txt), or a "
+                                                "pretrained download (latest_net_G.pth alone).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write (new or empty).")],
     epoch: Annotated[str, typer.Option(help="Which checkpoint: latest or an epoch number.")] = "latest",
 ) -> None:
-    """Convert a pytorch-CycleGAN-and-pix2pix or pix2pixHD checkpoint into a pixforge run directory."""
-    from pixforge.compat.pix2pixhd import import_hd_run, is_pix2pixhd_folder
-    from pixforge.compat.reference import import_reference_run
+    """Convert a pytorch-CycleGAN-and-pix2pix (pix2pix, CycleGAN, bare pretrained generator) or pix2pixHD
+    checkpoint into a pixforge run directory."""
+    from pixforge.compat.importers import import_run
 
-    convert = import_hd_run if is_pix2pixhd_folder(folder) else import_reference_run
-    path = convert(folder, out, epoch)
+    path = import_run(folder, out, epoch)
     typer.echo(f"wrote {path}")
 
 
@@ -244,8 +218,9 @@ def export_onnx_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="The .onnx file to write.")],
     opset: Annotated[int, typer.Option(help="ONNX opset version (7 to 20).")] = 17,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
+    direction: DirectionOption = None,
 ) -> None:
-    """Export the generator to ONNX (dynamic batch, height and width) and check it against PyTorch."""
+    """Export a generator to ONNX (dynamic batch, height and width) and check it against PyTorch."""
     from pixforge.infer.export import (
         MAX_OPSET,
         MIN_OPSET,
@@ -259,7 +234,7 @@ def export_onnx_command(
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"--opset {opset}: the exporter supports opsets {MIN_OPSET} to {MAX_OPSET}")
     check_export_target(out, model, overwrite, suffix=".onnx")
-    translator = Translator.from_pretrained(model, device="cpu", precision="fp32")
+    translator = Translator.from_pretrained(model, direction, device="cpu", precision="fp32")
     path = export_onnx(translator, out, opset=opset)
     diff = max_abs_difference(translator, path)
     if not diff <= PARITY_TOLERANCE:  # also catches NaN
@@ -275,20 +250,23 @@ def export_weights_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write.")],
     dtype: Annotated[str, typer.Option(help="fp32, bf16 or fp16 weights.")] = "fp32",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
+    direction: Annotated[str | None, typer.Option(help="AtoB or BtoA: that generator alone (default: every "
+                                                       "generator of the model).")] = None,
 ) -> None:
-    """The generator and its config only (no discriminator, no optimiser state): for sharing and serving."""
+    """The generators and the config only (no discriminator, no optimiser state): for sharing and serving."""
     from pixforge.infer.export import WEIGHT_DTYPES, check_export_target, export_weights
 
     _choice(dtype, tuple(WEIGHT_DTYPES), "--dtype")
     check_export_target(out, model, overwrite, suffix=".safetensors")
-    path = export_weights(model, out, dtype)
+    path = export_weights(model, out, dtype, direction)
     typer.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB)")
 
 
 @app.command()
 def serve(
-    model: Annotated[list[str], typer.Option("--model", "-m", help="NAME=RUN_DIR, NAME=CHECKPOINT or NAME=FILE.onnx "
-                                                                  "(repeat for more models).")],
+    model: Annotated[list[str], typer.Option("--model", "-m", help="NAME=RUN_DIR, NAME=CHECKPOINT or NAME=FILE.onnx, "
+                                                                  "with :AtoB or :BtoA after the path to pick one way "
+                                                                  "of a two-way model (repeat for more models).")],
     host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 exposes the server to the network.")]
     = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port).")] = 8000,
@@ -341,187 +319,22 @@ def demo(
     typer.echo(f"results page: {page}")
 
 
-def _shared() -> Path:
-    return Path(__file__).resolve().parents[3] / "shared"  # checkout layout: shared/ beside the repository
-
-
-def _facades(data: Path | None) -> Path:
-    root = data or _shared() / "datasets" / "facades"
-    if not (root / "train").is_dir():
-        raise ValueError(f"{root}: facades dataset not found (pass --data DIR with train/ and val/)")
-    return root
-
-
-def _report(title: str, rows: list[Any], out: Path, ratio_label: str = "× baseline") -> None:
-    from pixforge.bench.report import append_markdown, print_rows, render_markdown
-
-    print_rows(rows, ratio_label)
-    append_markdown(out, render_markdown(title, rows, ratio_label=ratio_label))
-    typer.echo(f"appended to {out}")
-
-
-@bench_app.command("train")
-def bench_train(
-    data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
-    steps: Annotated[int, typer.Option(min=20)] = 200,
-    baseline: Annotated[bool, typer.Option(help="Also run pixforge the reference's way, for ratios.")] = True,
-    reference: Annotated[Path | None, typer.Option(help="A pytorch-CycleGAN-and-pix2pix checkout to run.")] = None,
-    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs the reference.")] = None,
-    out: Path = Path("BENCHMARKS.md"),
-) -> None:
-    """Training end to end, whole processes: pixforge with no flags beside the reference's way."""
-    from pixforge.bench.train import bench_train as run
-
-    rows = run(_facades(data), steps=steps, baseline=baseline, reference=reference,
-               reference_python=reference_python)
-    _report(f"train: facades, unet_256 + PatchGAN, 256², batch 1, {steps} steps, whole process", rows, out,
-            "× reference" if reference else "× baseline")
-
-
-@bench_app.command("translate")
-def bench_translate(
-    data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
-    count: Annotated[int, typer.Option(min=8)] = 100,
-    passes: Annotated[int, typer.Option(min=1)] = 3,
-    baseline: Annotated[bool, typer.Option(help="Also run the reference's way without its code.")] = True,
-    reference: Annotated[Path | None, typer.Option(help="A pytorch-CycleGAN-and-pix2pix checkout to run.")] = None,
-    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs the reference.")] = None,
-    out: Path = Path("BENCHMARKS.md"),
-) -> None:
-    """Folder translation end to end, whole processes: pixforge translate with no flags vs the reference's way."""
-    from pixforge.bench.translate import MODES
-    from pixforge.bench.translate import bench_translate as run
-
-    modes = MODES if baseline else tuple(m for m in MODES if m != "baseline")
-    rows = run(_facades(data), count, passes, modes, reference, reference_python)
-    _report(f"translate: {count} facades val label maps, 256², whole process", rows, out,
-            "× reference" if reference else "× baseline")
-
-
-@bench_app.command("hd")
-def bench_hd_command(
-    data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
-    steps: Annotated[int, typer.Option(min=8, help="Training steps per mode (= facades pairs, one epoch).")] = 100,
-    modes: Annotated[str, typer.Option(help="Comma-separated: reference, baseline, pixforge, spade.")]
-        = "baseline,pixforge,spade",
-    vgg: Annotated[bool, typer.Option(help="VGG19 loss on in every mode (random weights: same speed).")] = True,
-    reference: Annotated[Path | None, typer.Option(help="A CPU-patched NVIDIA/pix2pixHD checkout.")] = None,
-    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs the reference.")] = None,
-    out: Path = Path("BENCHMARKS.md"),
-) -> None:
-    """pix2pixHD global G and SPADE training at 256², whole processes: s/step and peak memory beside the
-    reference pix2pixHD (or pixforge run its way)."""
-    from pixforge.bench.hd import bench_hd
-
-    chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
-    rows = bench_hd(_facades(data), steps, chosen, vgg, reference, reference_python)
-    _report(f"hd: facades labels -> photo, pix2pixHD global G (ngf 64) and SPADE, 256², batch 1, {steps} steps"
-            f"{', VGG loss' if vgg else ''}", rows, out, "× reference" if "reference" in chosen else "× baseline")
-
-
-@bench_app.command("quality")
-def bench_quality(
-    work: Annotated[Path, typer.Option(help="Folder for the runs and results.jsonl (kept: reruns continue).")],
-    data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
-    modes: Annotated[str, typer.Option(help="Comma-separated: pixforge, baseline, reference, resize-conv.")]
-    = "pixforge,baseline",
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..N-1 per mode.")] = 3,
-    steps: Annotated[int, typer.Option(min=400, help="Training steps (a multiple of 400).")] = 2000,
-    reference: Annotated[Path | None, typer.Option(help="A pytorch-CycleGAN-and-pix2pix checkout.")] = None,
-    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs the reference.")] = None,
-    out: Path = Path("BENCHMARKS.md"),
-) -> None:
-    """Checkerboard energy and val L1 after equal steps, over seeds: defaults vs reference-way vs reference."""
-    from pixforge.bench.quality import MODES, quality_rows, run_quality
-
-    chosen = [m.strip() for m in modes.split(",") if m.strip()]
-    unknown = sorted(set(chosen) - set(MODES))
-    if unknown:
-        raise ValueError(f"--modes: unknown {', '.join(unknown)}; choose from {', '.join(MODES)}")
-    records = run_quality(_facades(data), work, chosen, list(range(seeds)), steps, reference, reference_python)
-    _report(f"quality: facades labels → photo, {steps} steps, val split (100 images)",
-            quality_rows(records, steps), out)
-
-
-@bench_app.command("provenance")
-def bench_provenance(
-    data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
-    shared: Annotated[Path | None, typer.Option(help="Folder holding fixtures/reference-pix2pix.")] = None,
-    count: Annotated[int, typer.Option(min=1, help="Generated outputs (facades val label maps).")] = 100,
-    photos: Annotated[int, typer.Option(min=0, help="Real photos marked as stand-ins for textured outputs.")] = 100,
-    quality: Annotated[bool, typer.Option(help="Robustness, false positives, PSNR (any machine).")] = True,
-    overhead: Annotated[bool, typer.Option(help="ms per image of filter + watermark (quiet machine).")] = True,
-    out: Path = Path("BENCHMARKS.md"),
-) -> None:
-    """Watermark robustness (JPEG, resize, crop), false positives on real photos, PSNR, filter + mark cost."""
-    from pixforge.bench.provenance import bench_provenance as run
-
-    _report(f"provenance: watermark on {count} facades outputs (256²) and real photos",
-            run(_facades(data), shared or _shared(), count=count, photos=photos, quality=quality,
-                overhead=overhead), out)
-
-@bench_app.command("equal-time")
-def bench_equal_time(
-    work: Annotated[Path, typer.Option(help="Folder for the runs and results.jsonl (kept: reruns continue).")],
-    judge: Annotated[Path, typer.Option(help="The judge (pixforge judge train --out DIR).")],
-    data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,
-    minutes: Annotated[float, typer.Option(min=0.1, help="Training wall-clock per mode.")] = 15.0,
-    seed: int = 0,
-    out: Path = Path("BENCHMARKS.md"),
-) -> None:
-    """FCN-scores after equal training time: pixforge's defaults vs the reference-way baseline."""
-    from pixforge.bench.equal_time import check_judge, equal_time_rows, run_equal_time
-
-    check_judge(judge)
-    records = run_equal_time(_facades(data), work, judge, seconds=minutes * 60, seed=seed)
-    _report(f"equal time: facades labels → photo, {minutes:g} min of training per mode, judged on val",
-            equal_time_rows(records), out)
-
-
-@bench_app.command("serve")
-def bench_serve(
-    requests: Annotated[int, typer.Option(min=1, help="Timed requests per mode and client count.")] = 256,
-    clients: Annotated[str, typer.Option(help="Comma-separated concurrent client counts.")] = "1,16,64",
-    modes: Annotated[str | None, typer.Option(help="Comma-separated modes (default: all).")] = None,
-    rss_requests: Annotated[int, typer.Option(min=0, help="Requests of the memory run (0: skip it).")] = 5000,
-    model: Annotated[Path | None, typer.Option(help="Run directory or checkpoint (default: a fresh ngf-64 "
-                                                    "unet_256).")] = None,
-    out: Path = Path("BENCHMARKS.md"),
-) -> None:
-    """HTTP serving on loopback: batching vs one forward per request, PyTorch vs ONNX Runtime, memory."""
-    from pixforge.bench.serve import MODES
-    from pixforge.bench.serve import bench_serve as run
-
-    try:
-        counts = tuple(int(c) for c in clients.split(",") if c.strip())
-    except ValueError:
-        raise ValueError(f"--clients '{clients}': expected comma-separated numbers, e.g. 1,16,64") from None
-    chosen = tuple(m.strip() for m in modes.split(",") if m.strip()) if modes else tuple(MODES)
-    rows = run(requests, counts, chosen, rss_requests, model)
-    served = "unet_256 (ngf 64, random init)" if model is None else str(model)
-    _report(f"serve: {served}, 256² PNG label maps over HTTP on 127.0.0.1, {requests} requests per run",
-            [r for r in rows if r.bench == "serve"], out)
-    memory = [r for r in rows if r.bench == "serve-memory"]
-    if memory:
-        _report(f"serve memory: {rss_requests} requests to the batched server, 16 clients", memory, out)
-
-
-def _eval_model(path: Path, device: str) -> tuple[Any, list[dict[str, Any]]]:
+def _eval_model(path: Path, device: str, direction: str | None = None) -> tuple[Any, list[dict[str, Any]]]:
     """A run directory, checkpoint, weights or .onnx file, or a pipeline .yaml -> (model, its training log)."""
     from pixforge.eval.evaluate import TranslatorModel
-    from pixforge.infer.translator import Translator
+    from pixforge.infer.load import is_onnx, load_translator
     from pixforge.train.metrics_log import read_metrics
 
     if path.suffix.lower() in (".yaml", ".yml"):
         from pixforge.pipeline import Pipeline
 
         return Pipeline.from_yaml(path, device=device), []
-    if path.suffix.lower() == ".onnx":
-        onnx = Translator.from_onnx(path)
-        return TranslatorModel(onnx, path.stem, onnx.model_hash), []
-    translator = Translator.from_pretrained(path, device=device)
+    translator = load_translator(path, direction) if is_onnx(path) else \
+        load_translator(path, direction, device=device)
     log = path / "metrics.jsonl"
     name = path.name if path.is_dir() else path.stem
+    if translator.direction == "BtoA" and not is_onnx(path):
+        name += "-BtoA"
     return TranslatorModel(translator, name, translator.model_hash), read_metrics(log) if log.is_file() else []
 
 
@@ -553,18 +366,21 @@ def _print_metrics(evaluations: list[Any]) -> None:
 
 
 def _run_eval(model_path: Path, data: Path, split: str, judge: Path | None, weights: Path | None,
-              learned: bool, max_items: int | None, device: str) -> tuple[Any, list[dict[str, Any]]]:
+              learned: bool, max_items: int | None, device: str, layout: str | None = None
+              ) -> tuple[Any, list[dict[str, Any]]]:
     from rich.progress import Progress
 
     from pixforge.eval.evaluate import evaluate
     from pixforge.eval.fcn_score import Judge
+    from pixforge.infer.load import split_direction
 
-    model, log = _eval_model(model_path, device)
+    path, direction = split_direction(str(model_path))
+    model, log = _eval_model(Path(path), device, direction)
     judge_net = Judge.load(judge) if judge is not None else None
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task(f"eval {model.name}", total=None)
         result = evaluate(model, data, split, judge=judge_net, learned_metrics=learned, weights=weights,
-                          max_items=max_items, on_done=lambda n: bar.advance(task, n))
+                          max_items=max_items, on_done=lambda n: bar.advance(task, n), layout=layout)
     return result, log
 
 
@@ -573,6 +389,9 @@ _EvalJudge = Annotated[Path | None, typer.Option(help="A judge (pixforge judge t
 _EvalWeights = Annotated[Path | None, typer.Option(help="Folder of LPIPS/FID weight files "
                                                         "(default $PIXFORGE_WEIGHTS or ~/.cache/pixforge/weights).")]
 _EvalLearned = Annotated[bool, typer.Option(help="LPIPS and FID/KID where their weights are present.")]
+_EvalLayout = Annotated[str | None, typer.Option(help="How the pairs are stored: aligned (A|B files), folders (A/, "
+                                                      "B/) or pix2pixhd (default: as the model was trained; "
+                                                      "aligned for a model trained on unpaired data).")]
 
 
 _EvalOverwrite = Annotated[bool, typer.Option(help="Replace an existing report folder and --json file.")]
@@ -592,7 +411,8 @@ def _refuse_replacing(folder: Path | None, json_file: Path | None, overwrite: bo
 
 @app.command("eval")
 def eval_command(
-    model: Annotated[Path, typer.Argument(help="Run directory, checkpoint, .onnx file or pipeline .yaml.")],
+    model: Annotated[Path, typer.Argument(help="Run directory, checkpoint, .onnx file or pipeline .yaml (a two-way "
+                                               "model's other direction: RUN:BtoA).")],
     data: _EvalData,
     split: str = "val",
     judge: _EvalJudge = None,
@@ -604,13 +424,14 @@ def eval_command(
     max_items: _EvalMaxItems = None,
     device: str = "auto",
     overwrite: _EvalOverwrite = False,
+    layout: _EvalLayout = None,
 ) -> None:
     """Score a model on a dataset split: per-image and mean L1, PSNR, SSIM (+ LPIPS, FID/KID, FCN-scores)."""
     from pixforge.eval.evaluate import save_results, write_json_means
     from pixforge.eval.report import write_eval_page
 
     _refuse_replacing(out, json_out, overwrite)  # before the evaluation: a refused run costs no time
-    result, log = _run_eval(model, data, split, judge, weights, learned, max_items, device)
+    result, log = _run_eval(model, data, split, judge, weights, learned, max_items, device, layout)
     folder = out or Path("results") / result.model
     _refuse_replacing(folder, None, overwrite)
     save_results(result, folder)
@@ -635,6 +456,7 @@ def compare_command(
     max_items: _EvalMaxItems = None,
     device: str = "auto",
     overwrite: _EvalOverwrite = False,
+    layout: _EvalLayout = None,
 ) -> None:
     """Two models on the same split: the metrics side by side, with the difference (second − first)."""
     from pixforge.atomic import write_text
@@ -642,8 +464,8 @@ def compare_command(
     from pixforge.eval.report import write_eval_page
 
     _refuse_replacing(out, json_out, overwrite)
-    a, log_a = _run_eval(model_a, data, split, judge, weights, learned, max_items, device)
-    b, log_b = _run_eval(model_b, data, split, judge, weights, learned, max_items, device)
+    a, log_a = _run_eval(model_a, data, split, judge, weights, learned, max_items, device, layout)
+    b, log_b = _run_eval(model_b, data, split, judge, weights, learned, max_items, device, layout)
     if a.model == b.model:
         a.model, b.model = f"{a.model} (1)", f"{b.model} (2)"
     folder = out or Path("results") / f"compare-{a.model}-vs-{b.model}".replace(" ", "")
@@ -725,6 +547,38 @@ def presets() -> None:
     for name in list_presets():
         typer.echo(name)
 
+
+_BASE_URL_HELP = "Replaces the reference's host http://efrosgans.eecs.berkeley.edu (env PIXFORGE_DOWNLOAD_BASE_URL)."
+
+
+@download_app.command("model")
+def download_model_command(
+    name: Annotated[str, typer.Argument(help="A model of the reference's download scripts, e.g. horse2zebra.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default runs/NAME).")] = None,
+    base_url: Annotated[str | None, typer.Option(help=_BASE_URL_HELP)] = None,
+    sha256: Annotated[str | None, typer.Option(help="Refuse the .pth unless its SHA-256 is this.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
+) -> None:
+    """Download a pretrained reference generator and import it as a run directory (resumes a cut transfer)."""
+    from pixforge.compat.download_model import download_model
+
+    run_dir = download_model(name, out or Path("runs") / name, base_url=base_url, sha256=sha256, overwrite=overwrite)
+    typer.echo(f"wrote {run_dir}")
+
+
+@download_app.command("dataset")
+def download_dataset_command(
+    name: Annotated[str, typer.Argument(help="A dataset of the reference's download scripts, e.g. facades.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Dataset folder (default datasets/NAME).")] = None,
+    base_url: Annotated[str | None, typer.Option(help=_BASE_URL_HELP)] = None,
+    sha256: Annotated[str | None, typer.Option(help="Refuse the archive unless its SHA-256 is this.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
+) -> None:
+    """Download and extract a reference dataset (resumes a cut transfer; refuses unsafe archives)."""
+    from pixforge.data.download import download_dataset
+
+    folder = download_dataset(name, base_url=base_url, sha256=sha256, overwrite=overwrite, dest=out)
+    typer.echo(f"wrote {folder}")
 
 def main() -> None:
     """Entry point: known errors become one line on stderr and a non-zero exit code."""

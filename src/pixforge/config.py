@@ -333,6 +333,33 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     return config_from_dict(deep_merge(data, overrides or {}), source)
 
 
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``--set`` pairs -> overrides: ``train.max_steps=200`` -> {"train": {"max_steps": 200}} (values parsed as
+    YAML scalars); a malformed pair is a ``ConfigError`` naming it."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        parts = key.split(".")
+        if not sep or len(parts) < 2 or not all(parts):
+            raise ConfigError(f"--set '{pair}': expected SECTION.FIELD=VALUE with a section of model, data, loss "
+                             f"or train, e.g. train.max_steps=200")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or err.__class__.__name__
+            raise ConfigError(f"--set '{pair}': the value is not valid YAML ({problem})") from None
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set '{pair}': conflicts with an earlier --set of "
+                                 f"'{'.'.join(parts[:i + 1])}' to a value")
+        if isinstance(node.get(parts[-1]), dict):
+            raise ConfigError(f"--set '{pair}': conflicts with earlier --set options inside '{key}'")
+        node[parts[-1]] = value
+    return out
+
+
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():

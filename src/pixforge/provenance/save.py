@@ -15,12 +15,12 @@ import numpy as np
 import png
 from PIL import Image
 
-from pixforge import __version__
 from pixforge.atomic import write_bytes
 from pixforge.provenance import payload, watermark
 from pixforge.provenance.c2pa_manifest import C2paSigner
 from pixforge.provenance.metadata import png_with_xmp, xmp_packet
 from pixforge.provenance.safety import DEFAULT_SAFETY_FILTER, SafetyFilter
+from pixforge.version import __version__
 
 SOFTWARE = "pixforge"
 FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}

@@ -26,7 +26,6 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-import pixforge
 from pixforge.data.image_io import to_tensor
 from pixforge.infer.translator import Translator
 from pixforge.provenance import DEFAULT_SAFETY_FILTER
@@ -36,6 +35,7 @@ from pixforge.serve.intake import decode_image, image_bytes, read_body
 from pixforge.serve.metrics import MetricsMiddleware, ServeMetrics
 from pixforge.serve.models import ServedModel
 from pixforge.serve.settings import ServeSettings
+from pixforge.version import __version__
 
 STATIC = Path(__file__).parent / "static"
 Encoder = Callable[[np.ndarray, str, ServedModel], bytes]
@@ -94,7 +94,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         for batcher in batchers.values():
             await batcher.close()
 
-    app = FastAPIOffline(title="pixforge", version=pixforge.__version__, lifespan=lifespan,
+    app = FastAPIOffline(title="pixforge", version=__version__, lifespan=lifespan,
                          static_url="/docs-assets", redoc_url=None,
                          description="Paired image-to-image translation (pix2pix) over HTTP.")
     app.add_middleware(MetricsMiddleware, metrics=metrics, models=frozenset(models))
