@@ -145,6 +145,8 @@ def translate(
 @app.command()
 def verify(
     images: Annotated[list[Path], typer.Argument(help="Image files (or folders of images) to check.")],
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="A run or checkpoint: also say which of its "
+                                                                     "generators made each image.")] = None,
 ) -> None:
     """Check images for pixforge's marks: watermark, XMP metadata, C2PA manifest; one line per image.
 
@@ -153,7 +155,14 @@ def verify(
     """
     from pixforge.data.image_io import ImageError, list_images
     from pixforge.provenance import verify_file
+    from pixforge.provenance.verify import made_by
 
+    hashes: dict[str, str] = {}
+    if model is not None:
+        from pixforge.runtime.checkpoint import find_checkpoint, read_components
+
+        hashes = {n: c.sha256 for n, c in read_components(find_checkpoint(model)).items()
+                  if c.role == "generator" and c.sha256}
     unreadable = unmarked = 0
     for path in [f for p in images for f in (list_images(p) if p.is_dir() else [p])]:
         try:
@@ -162,7 +171,11 @@ def verify(
             typer.echo(f"error: {err}", err=True)
             unreadable += 1
             continue
-        typer.echo(report.line())
+        origin = ""
+        if model is not None:
+            names = made_by(report, hashes)
+            origin = f" | made by {' or '.join(names)} of {model}" if names else f" | not made by {model}"
+        typer.echo(report.line() + origin)
         unmarked += not report.marked
     raise typer.Exit(2 if unreadable else 1 if unmarked else 0)
 

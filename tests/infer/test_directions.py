@@ -65,6 +65,8 @@ def test_translate_cli_writes_marked_outputs_naming_the_BtoA_generator(cyclegan_
     g_b = read_components(find_checkpoint(cyclegan_run))["G_B"].sha256
     report = verify_file(outputs[0])
     assert report.marked and report.metadata.model_hash == g_b
+    said = pixforge("verify", str(outputs[0]), "--model", str(cyclegan_run))
+    assert said.returncode == 0 and said.stdout.strip().endswith(f"| made by G_B of {cyclegan_run}"), said.stdout
     bad = pixforge("translate", str(unpaired_dataset / "testB"), "--model", str(cyclegan_run),
                    "--direction", "up", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 1 and bad.stderr.strip() == "error: --direction: 'up' is not one of AtoB, BtoA"

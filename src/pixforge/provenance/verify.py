@@ -60,6 +60,16 @@ class VerifyReport:
         return f"{self.path}: {verdict} | {mark} | {meta} | C2PA: {self.c2pa}"
 
 
+def made_by(report: VerifyReport, generators: dict[str, str]) -> list[str]:
+    """Which of ``generators`` (name -> weights SHA-256) the image's marks name: the metadata's full hash, else
+    the watermark's 6-digit prefix (which survives stripped metadata; two generators may share a prefix)."""
+    full = report.metadata.model_hash if report.metadata is not None else None
+    if full:
+        return [name for name, sha in generators.items() if sha == full]
+    prefix = report.watermark.model_hash_prefix
+    return [name for name, sha in generators.items() if prefix and sha.startswith(prefix)]
+
+
 def verify_file(path: str | Path) -> VerifyReport:
     """Look for every mark in an image file; an unreadable file raises :class:`ImageError` naming it."""
     path = Path(path)
