@@ -15,7 +15,7 @@ bench_app = typer.Typer(no_args_is_help=True, help="Speed and memory benchmarks,
 
 
 def _shared() -> Path:
-    return Path(__file__).resolve().parents[3] / "shared"  # checkout layout: shared/ beside the repository
+    return Path(__file__).resolve().parents[4] / "shared"  # checkout layout: shared/ beside the repository
 
 
 def _facades(data: Path | None) -> Path:
@@ -49,6 +49,28 @@ def bench_train(
                reference_python=reference_python)
     _report(f"train: facades, unet_256 + PatchGAN, 256², batch 1, {steps} steps, whole process", rows, out,
             "× reference" if reference else "× baseline")
+
+
+@bench_app.command("cyclegan")
+def bench_cyclegan_command(
+    data: Annotated[Path | None, typer.Option(help="horse2zebra folder (default ../shared/datasets/horse2zebra).")]
+    = None,
+    steps: Annotated[str, typer.Option(help="Two iteration counts; s/iteration is their time difference.")] = "3,8",
+    reference: Annotated[Path | None, typer.Option(help="A pytorch-CycleGAN-and-pix2pix checkout to run.")] = None,
+    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs the reference.")] = None,
+    out: Path = Path("BENCHMARKS.md"),
+) -> None:
+    """CycleGAN training, whole processes: pixforge with no flags beside the reference's train.py."""
+    from pixforge.bench.cyclegan import bench_cyclegan, parse_steps
+
+    counts = parse_steps(steps)
+    root = data or _shared() / "datasets" / "horse2zebra"
+    if not (root / "trainA").is_dir():
+        raise ValueError(f"{root}: horse2zebra not found (pass --data DIR with trainA/ and trainB/)")
+    rows = bench_cyclegan(root, counts, reference, reference_python)
+    _report(f"cyclegan: horse2zebra, resnet_9blocks ngf 64 + PatchGAN, 256², batch 1, s/iteration from "
+            f"{counts[0]} and {counts[1]} iterations, whole processes", rows, out,
+            "× reference" if reference else "× pixforge")
 
 
 @bench_app.command("translate")

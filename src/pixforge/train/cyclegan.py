@@ -96,35 +96,40 @@ class CycleGAN(Recipe):
         return 0.5 * (self.gan(d(real), True, True) + self.gan(d(fake), False, True))
 
     # -- previews and validation -----------------------------------------------------------------------
-    def _translate(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """One direction applied the way inference applies it (trained scale, eval mode set by the caller)."""
+    def _translate(self, name: str, x: torch.Tensor, scale: str) -> torch.Tensor:
+        """One direction applied the way inference applies it (eval mode set by the caller)."""
         g = self.networks[name]
         multiple = size_multiple(g)
-        size = inference_size(*x.shape[-2:], self.cfg.data, "auto", multiple)
+        size = inference_size(*x.shape[-2:], self.cfg.data, scale, multiple)
         return apply_generator(g, x, multiple=multiple, size=size, device=self.device, precision=self.precision)
 
-    def _cycle(self, real: torch.Tensor, there: str, back: str) -> tuple[torch.Tensor, torch.Tensor]:
-        fake = self._translate(there, real.unsqueeze(0))
-        return fake[0], self._translate(back, fake)[0]
+    def _cycle(self, real: torch.Tensor, there: str, back: str, scale: str) -> tuple[torch.Tensor, torch.Tensor]:
+        fake = self._translate(there, real.unsqueeze(0), scale)
+        return fake[0], self._translate(back, fake, scale)[0]
+
+    @staticmethod
+    def _scale(dataset: Any) -> str:
+        """Whole images as stored go in at the trained scale, as ``translate`` would; training crops already are."""
+        return "auto" if getattr(dataset, "whole", False) else "native"
 
     def preview_rows(self, dataset: Any, count: int) -> list[list[np.ndarray]]:
         """real A | fake B | reconstructed A, then real B | fake A | reconstructed B, per item."""
-        rows = []
+        rows, scale = [], self._scale(dataset)
         for i in range(min(count, len(dataset))):
             item = dataset[i]
             for real, there, back in ((item["A"], "G_A", "G_B"), (item["B"], "G_B", "G_A")):
-                fake, rec = self._cycle(real, there, back)
+                fake, rec = self._cycle(real, there, back, scale)
                 rows.append([from_tensor(real), from_tensor(fake), from_tensor(rec)])
         return rows
 
     def validate(self, dataset: Any) -> dict[str, float]:
         """Mean cycle-reconstruction L1 each way (no paired targets exist to compare a translation with)."""
         total = {"val_cycle_A": 0.0, "val_cycle_B": 0.0}
-        n = min(len(dataset), 50)
+        n, scale = min(len(dataset), 50), self._scale(dataset)
         with self.evaluating():
             for i in range(n):
                 item = dataset[i]
                 for key, real, there, back in (("val_cycle_A", item["A"], "G_A", "G_B"),
                                                ("val_cycle_B", item["B"], "G_B", "G_A")):
-                    total[key] += (self._cycle(real, there, back)[1] - real).abs().mean().item()
+                    total[key] += (self._cycle(real, there, back, scale)[1] - real).abs().mean().item()
         return {k: v / max(n, 1) for k, v in total.items()}
