@@ -55,21 +55,24 @@ def bench_train(
 def bench_cyclegan_command(
     data: Annotated[Path | None, typer.Option(help="horse2zebra folder (default ../shared/datasets/horse2zebra).")]
     = None,
-    steps: Annotated[str, typer.Option(help="Two iteration counts; s/iteration is their time difference.")] = "3,8",
-    reference: Annotated[Path | None, typer.Option(help="A pytorch-CycleGAN-and-pix2pix checkout to run.")] = None,
-    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs the reference.")] = None,
+    steps: Annotated[str, typer.Option(help="Two iteration counts; s/iteration is their time difference.")] = "4,12",
+    reference: Annotated[Path | None, typer.Option(help="A pytorch-CycleGAN-and-pix2pix checkout to run "
+                                                        "(benchmarks/setup_reference.sh makes one).")] = None,
+    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs the reference (default: "
+                                                               "the checkout's venv/bin/python).")] = None,
     out: Path = Path("BENCHMARKS.md"),
 ) -> None:
-    """CycleGAN training, whole processes: pixforge with no flags beside the reference's train.py."""
-    from pixforge.bench.cyclegan import bench_cyclegan, parse_steps
+    """CycleGAN training, whole processes: pixforge with no flags beside the reference's train.py; s/iteration
+    from two iteration counts, peak memory of the process and of its whole tree."""
+    from pixforge.bench.cyclegan import bench_cyclegan, cpu_model, parse_steps
 
     counts = parse_steps(steps)
     root = data or _shared() / "datasets" / "horse2zebra"
-    if not (root / "trainA").is_dir():
+    if not (root / "trainA").is_dir() or not (root / "trainB").is_dir():
         raise ValueError(f"{root}: horse2zebra not found (pass --data DIR with trainA/ and trainB/)")
     rows = bench_cyclegan(root, counts, reference, reference_python)
-    _report(f"cyclegan: horse2zebra, resnet_9blocks ngf 64 + PatchGAN, 256², batch 1, s/iteration from "
-            f"{counts[0]} and {counts[1]} iterations, whole processes", rows, out,
+    _report(f"cyclegan on {cpu_model()}: horse2zebra, resnet_9blocks ngf 64 + PatchGAN, 256², batch 1, "
+            f"s/iteration from {counts[0]} and {counts[1]} iterations, whole processes", rows, out,
             "× reference" if reference else "× pixforge")
 
 
