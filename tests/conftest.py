@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +77,94 @@ def stripes_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
             b = 255 - a
             Image.fromarray(np.concatenate([a, b], 1)).save(root / split / f"{i}.png")
     return root
+
+
+# -- the command line in-process, and a loopback file server for downloads ----------------------------------
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """``run_cli(*args)``: the ``pixforge`` command line run in this process -> (exit code, stdout, stderr)."""
+    from pixforge import cli
+
+    def run(*args: str) -> tuple[int, str, str]:
+        argv = sys.argv
+        sys.argv = ["pixforge", *args]
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        finally:
+            sys.argv = argv
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+class FileServer:
+    """Serves ``files`` (URL path -> bytes) on 127.0.0.1. ``cut_after``: the next response stops after that
+    many body bytes and the connection closes; ``ignore_range``: every answer is a 200 with the whole file."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
+        self.cut_after: int | None = None
+        self.ignore_range = False
+        self.url = ""
+
+
+def _handler(state: FileServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            wanted = self.headers.get("Range")
+            state.requests.append((self.path, wanted))
+            data = state.files.get(self.path)
+            if data is None:
+                self.send_error(404)
+                return
+            match = re.fullmatch(r"bytes=(\d+)-", wanted or "")
+            start = int(match.group(1)) if match and not state.ignore_range else 0
+            if start >= len(data) > 0:
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = data[start:]
+            self.send_response(206 if start else 200)
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if state.cut_after is not None:
+                body, state.cut_after = body[:state.cut_after], None
+                self.close_connection = True
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def file_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FileServer]:
+    """A loopback HTTP server of files the test puts in ``file_server.files`` (downloads are tested offline)."""
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    from pixforge.data.download import BASE_URL_ENV
+
+    monkeypatch.delenv(BASE_URL_ENV, raising=False)
+    state = FileServer()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
 
 
 @pytest.fixture(scope="session")

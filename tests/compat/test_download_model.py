@@ -5,60 +5,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import torch
 
-from pixforge import cli
 from pixforge.compat.download_model import MODELS, download_model, model_url
 from pixforge.config import config_from_dict
 from pixforge.data.download import BASE_URL_ENV, DownloadError
 from pixforge.nn.build import build_generator
 from pixforge.runtime.checkpoint import find_checkpoint
-
-
-class Served:
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.paths: list[str] = []
-        self.url = ""
-
-
-@pytest.fixture
-def server(monkeypatch) -> Iterator[Served]:
-    for name in ("http_proxy", "HTTP_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv(BASE_URL_ENV, raising=False)
-    state = Served()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.paths.append(self.path)
-            data = state.files.get(self.path)
-            if data is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
 
 
 @pytest.fixture(scope="module")
@@ -71,24 +27,10 @@ def resnet_pth() -> bytes:
     return buffer.getvalue()
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    argv = sys.argv
-    sys.argv = ["pixforge", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_a_served_cyclegan_pth_becomes_a_run_that_find_checkpoint_finds(server, capsys, tmp_path, resnet_pth):
-    server.files["/cyclegan/pretrained_models/horse2zebra.pth"] = resnet_pth
+def test_a_served_cyclegan_pth_becomes_a_run_that_find_checkpoint_finds(file_server, run_cli, tmp_path, resnet_pth):
+    file_server.files["/cyclegan/pretrained_models/horse2zebra.pth"] = resnet_pth
     run = tmp_path / "runs" / "h2z"
-    code, out, err = run_cli(capsys, "download", "model", "horse2zebra", "--out", str(run), "--base-url", server.url)
+    code, out, err = run_cli("download", "model", "horse2zebra", "--out", str(run), "--base-url", file_server.url)
     assert code == 0, err
     assert f"wrote {run}" in out
     assert find_checkpoint(run).is_file()
@@ -101,50 +43,50 @@ def test_a_served_cyclegan_pth_becomes_a_run_that_find_checkpoint_finds(server, 
     from PIL import Image
 
     Image.new("RGB", (32, 32), (90, 140, 60)).save(images / "x.png")
-    code, out, err = run_cli(capsys, "translate", str(images), "--model", str(run), "--out", str(tmp_path / "out"))
+    code, out, err = run_cli("translate", str(images), "--model", str(run), "--out", str(tmp_path / "out"))
     assert code == 0, err
     assert (tmp_path / "out" / "x.png").is_file()
 
 
-def test_the_default_run_directory_is_runs_name(server, capsys, tmp_path, resnet_pth, monkeypatch):
-    server.files["/cyclegan/pretrained_models/style_monet.pth"] = resnet_pth
+def test_the_default_run_directory_is_runs_name(file_server, run_cli, tmp_path, resnet_pth, monkeypatch):
+    file_server.files["/cyclegan/pretrained_models/style_monet.pth"] = resnet_pth
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(BASE_URL_ENV, server.url)
-    code, _, err = run_cli(capsys, "download", "model", "style_monet")
+    monkeypatch.setenv(BASE_URL_ENV, file_server.url)
+    code, _, err = run_cli("download", "model", "style_monet")
     assert code == 0, err
     assert find_checkpoint(tmp_path / "runs" / "style_monet").is_file()
 
 
-def test_a_sha256_mismatch_writes_no_run(server, capsys, tmp_path, resnet_pth):
-    server.files["/cyclegan/pretrained_models/horse2zebra.pth"] = resnet_pth
-    code, _, err = run_cli(capsys, "download", "model", "horse2zebra", "--out", str(tmp_path / "r"),
-                           "--base-url", server.url, "--sha256", "0" * 64)
+def test_a_sha256_mismatch_writes_no_run(file_server, run_cli, tmp_path, resnet_pth):
+    file_server.files["/cyclegan/pretrained_models/horse2zebra.pth"] = resnet_pth
+    code, _, err = run_cli("download", "model", "horse2zebra", "--out", str(tmp_path / "r"),
+                           "--base-url", file_server.url, "--sha256", "0" * 64)
     assert code != 0 and len(err.strip().splitlines()) == 1 and "does not match" in err
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_file_that_is_no_generator_is_refused_in_one_line(server, capsys, tmp_path):
-    server.files["/pix2pix/models-pytorch/edges2shoes.pth"] = b"not a pickle"
-    code, _, err = run_cli(capsys, "download", "model", "edges2shoes", "--out", str(tmp_path / "r"),
-                           "--base-url", server.url)
+def test_a_file_that_is_no_generator_is_refused_in_one_line(file_server, run_cli, tmp_path):
+    file_server.files["/pix2pix/models-pytorch/edges2shoes.pth"] = b"not a pickle"
+    code, _, err = run_cli("download", "model", "edges2shoes", "--out", str(tmp_path / "r"),
+                           "--base-url", file_server.url)
     assert code != 0 and len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_existing_run_is_kept_unless_overwrite(server, tmp_path, resnet_pth):
-    server.files["/cyclegan/pretrained_models/zebra2horse.pth"] = resnet_pth
+def test_an_existing_run_is_kept_unless_overwrite(file_server, tmp_path, resnet_pth):
+    file_server.files["/cyclegan/pretrained_models/zebra2horse.pth"] = resnet_pth
     run = tmp_path / "run"
     run.mkdir()
     (run / "notes.txt").write_text("mine")
     with pytest.raises(DownloadError, match="--overwrite"):
-        download_model("zebra2horse", run, base_url=server.url, progress=False)
-    assert server.paths == [] and (run / "notes.txt").is_file()
-    download_model("zebra2horse", run, base_url=server.url, overwrite=True, progress=False)
+        download_model("zebra2horse", run, base_url=file_server.url, progress=False)
+    assert file_server.requests == [] and (run / "notes.txt").is_file()
+    download_model("zebra2horse", run, base_url=file_server.url, overwrite=True, progress=False)
     assert not (run / "notes.txt").exists() and find_checkpoint(run).is_file()
 
 
-def test_an_unknown_model_is_one_line_listing_the_known_ones(capsys):
-    code, _, err = run_cli(capsys, "download", "model", "horse2unicorn")
+def test_an_unknown_model_is_one_line_listing_the_known_ones(run_cli):
+    code, _, err = run_cli("download", "model", "horse2unicorn")
     lines = err.strip().splitlines()
     assert code != 0 and len(lines) == 1 and "horse2unicorn" in lines[0]
     assert all(name in lines[0] for name in MODELS)

@@ -1,4 +1,4 @@
-"""Downloads as a user meets them, against a loopback HTTP server the tests start: datasets by name through the
+"""Downloads as a user meets them, against a loopback HTTP file_server the tests start: datasets by name through the
 CLI, cut transfers resumed, and archives from strangers refused before anything lands outside their folder."""
 
 from __future__ import annotations
@@ -8,19 +8,14 @@ import io
 import json
 import re
 import stat
-import sys
 import tarfile
-import threading
 import zipfile
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from pixforge import cli
 from pixforge.data.download import (
     BASE_URL_ENV,
     DATASETS,
@@ -32,84 +27,8 @@ from pixforge.data.download import (
 )
 
 
-class FileServer:
-    """Serves ``files`` (URL path -> bytes) on 127.0.0.1. ``cut_after``: the next response stops after that
-    many body bytes and the connection closes; ``ignore_range``: every answer is a 200 with the whole file."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
-        self.cut_after: int | None = None
-        self.ignore_range = False
-        self.url = ""
-
-
-def _handler(state: FileServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            wanted = self.headers.get("Range")
-            state.requests.append((self.path, wanted))
-            data = state.files.get(self.path)
-            if data is None:
-                self.send_error(404)
-                return
-            match = re.fullmatch(r"bytes=(\d+)-", wanted or "")
-            start = int(match.group(1)) if match and not state.ignore_range else 0
-            if start >= len(data) > 0:
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(data)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            body = data[start:]
-            self.send_response(206 if start else 200)
-            if start:
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if state.cut_after is not None:
-                body, state.cut_after = body[:state.cut_after], None
-                self.close_connection = True
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    return Handler
-
-
-@pytest.fixture
-def server(monkeypatch) -> Iterator[FileServer]:
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv(BASE_URL_ENV, raising=False)
-    state = FileServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    argv = sys.argv
-    sys.argv = ["pixforge", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(capsys, *args: str) -> str:
-    code, _, err = run_cli(capsys, *args)
+def one_line_error(run_cli, *args: str) -> str:
+    code, _, err = run_cli(*args)
     lines = err.strip().splitlines()
     assert code != 0 and len(lines) == 1 and lines[0].startswith("error: "), err
     return lines[0]
@@ -153,12 +72,12 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
-def test_a_cyclegan_dataset_downloads_through_the_cli_into_the_folder_train_reads(server, capsys, tmp_path):
+def test_a_cyclegan_dataset_downloads_through_the_cli_into_the_folder_train_reads(file_server, run_cli, tmp_path):
     archive = unaligned_zip()
-    server.files["/cyclegan/datasets/horse2zebra.zip"] = archive
+    file_server.files["/cyclegan/datasets/horse2zebra.zip"] = archive
     folder = tmp_path / "datasets" / "h2z"
-    code, out, err = run_cli(capsys, "download", "dataset", "horse2zebra", "--out", str(folder),
-                             "--base-url", server.url)
+    code, out, err = run_cli("download", "dataset", "horse2zebra", "--out", str(folder),
+                             "--base-url", file_server.url)
     assert code == 0, err
     assert f"wrote {folder}" in out
     for split in ("trainA", "trainB", "testA", "testB"):
@@ -167,18 +86,18 @@ def test_a_cyclegan_dataset_downloads_through_the_cli_into_the_folder_train_read
         assert Image.open(images[0]).size == (8, 8)
     record = json.loads((folder / ".pixforge-download.json").read_text())
     assert record["name"] == "horse2zebra" and record["sha256"] == hashlib.sha256(archive).hexdigest()
-    assert record["url"] == f"{server.url}/cyclegan/datasets/horse2zebra.zip"
+    assert record["url"] == f"{file_server.url}/cyclegan/datasets/horse2zebra.zip"
     assert leftovers(folder.parent) == []
 
 
-def test_a_downloaded_cyclegan_dataset_trains_two_steps(server, capsys, tmp_path):
-    server.files["/cyclegan/datasets/horse2zebra.zip"] = make_zip(
+def test_a_downloaded_cyclegan_dataset_trains_two_steps(file_server, run_cli, tmp_path):
+    file_server.files["/cyclegan/datasets/horse2zebra.zip"] = make_zip(
         {f"horse2zebra/{split}/{i}.png": png(i) for split in ("trainA", "trainB") for i in range(4)})
     folder = tmp_path / "h2z"
-    code, _, err = run_cli(capsys, "download", "dataset", "horse2zebra", "--out", str(folder), "--base-url",
-                           server.url)
+    code, _, err = run_cli("download", "dataset", "horse2zebra", "--out", str(folder), "--base-url",
+                           file_server.url)
     assert code == 0, err
-    code, out, err = run_cli(capsys, "train", "--config", "horse2zebra", "--data", str(folder),
+    code, out, err = run_cli("train", "--config", "horse2zebra", "--data", str(folder),
                              "--out", str(tmp_path / "run"),
                              "--set", "model.generator=resnet_6blocks", "--set", "model.ngf=4", "--set", "model.ndf=4",
                              "--set", "data.load_size=36", "--set", "data.crop_size=32", "--set", "train.max_steps=2",
@@ -187,114 +106,115 @@ def test_a_downloaded_cyclegan_dataset_trains_two_steps(server, capsys, tmp_path
     assert "trained 2 steps" in out
 
 
-def test_a_pix2pix_dataset_is_a_tar_gz_from_the_env_base_url_into_datasets_name(server, capsys, tmp_path,
+def test_a_pix2pix_dataset_is_a_tar_gz_from_the_env_base_url_into_datasets_name(file_server, run_cli, tmp_path,
                                                                               monkeypatch):
     splits = [(f"./facades/{split}/{i}.jpg", png(i)) for split in ("train", "val", "test") for i in range(2)]
-    server.files["/pix2pix/datasets/facades.tar.gz"] = make_tar(splits)
-    monkeypatch.setenv(BASE_URL_ENV, server.url + "/")
+    file_server.files["/pix2pix/datasets/facades.tar.gz"] = make_tar(splits)
+    monkeypatch.setenv(BASE_URL_ENV, file_server.url + "/")
     monkeypatch.chdir(tmp_path)
-    code, _, err = run_cli(capsys, "download", "dataset", "facades")
+    code, _, err = run_cli("download", "dataset", "facades")
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "datasets" / "facades").iterdir() if p.is_dir()) == \
         ["test", "train", "val"]
     assert (tmp_path / "datasets" / "facades" / "train" / "1.jpg").read_bytes() == png(1)
 
 
-def test_an_interrupted_transfer_resumes_with_a_range_request(server, tmp_path):
+def test_an_interrupted_transfer_resumes_with_a_range_request(file_server, tmp_path):
     data = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
-    server.files["/big.bin"] = data
-    server.cut_after = 100_000
+    file_server.files["/big.bin"] = data
+    file_server.cut_after = 100_000
     dest = tmp_path / "big.bin"
     with pytest.raises(DownloadError, match=r"stopped after 100000 of 300000 bytes; run the same command again"):
-        fetch(f"{server.url}/big.bin", dest, progress=False)
+        fetch(f"{file_server.url}/big.bin", dest, progress=False)
     assert not dest.exists() and (tmp_path / "big.bin.part").stat().st_size == 100_000
-    digest = fetch(f"{server.url}/big.bin", dest, sha256=hashlib.sha256(data).hexdigest(), progress=False)
-    assert server.requests[-1] == ("/big.bin", "bytes=100000-")
+    digest = fetch(f"{file_server.url}/big.bin", dest, sha256=hashlib.sha256(data).hexdigest(), progress=False)
+    assert file_server.requests[-1] == ("/big.bin", "bytes=100000-")
     assert digest == hashlib.sha256(data).hexdigest() and dest.read_bytes() == data
     assert not (tmp_path / "big.bin.part").exists()
 
 
-def test_a_server_that_ignores_range_restarts_the_file_from_zero(server, tmp_path):
+def test_a_server_that_ignores_range_restarts_the_file_from_zero(file_server, tmp_path):
     data = b"the real file " * 1000
-    server.files["/f.bin"] = data
-    server.ignore_range = True
+    file_server.files["/f.bin"] = data
+    file_server.ignore_range = True
     (tmp_path / "f.bin.part").write_bytes(b"stale bytes from some other file")
-    assert fetch(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False) == hashlib.sha256(data).hexdigest()
-    assert server.requests[-1][1] is not None  # it asked to resume; the 200 made it start over
+    assert fetch(f"{file_server.url}/f.bin", tmp_path / "f.bin", progress=False) == hashlib.sha256(data).hexdigest()
+    assert file_server.requests[-1][1] is not None  # it asked to resume; the 200 made it start over
     assert (tmp_path / "f.bin").read_bytes() == data
 
 
-def test_a_complete_part_file_is_finished_after_a_416(server, tmp_path):
+def test_a_complete_part_file_is_finished_after_a_416(file_server, tmp_path):
     data = b"x" * 5000
-    server.files["/f.bin"] = data
+    file_server.files["/f.bin"] = data
     (tmp_path / "f.bin.part").write_bytes(data)
-    fetch(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    fetch(f"{file_server.url}/f.bin", tmp_path / "f.bin", progress=False)
     assert (tmp_path / "f.bin").read_bytes() == data
 
 
-def test_a_sha256_mismatch_is_refused_and_the_users_file_kept(server, capsys, tmp_path):
-    server.files["/f.bin"] = b"downloaded"
+def test_a_sha256_mismatch_is_refused_and_the_users_file_kept(file_server, run_cli, tmp_path):
+    file_server.files["/f.bin"] = b"downloaded"
     dest = tmp_path / "f.bin"
     dest.write_bytes(b"the user's own file")
     with pytest.raises(DownloadError, match="does not match the expected"):
-        fetch(f"{server.url}/f.bin", dest, sha256="0" * 64, progress=False)
+        fetch(f"{file_server.url}/f.bin", dest, sha256="0" * 64, progress=False)
     assert dest.read_bytes() == b"the user's own file" and not (tmp_path / "f.bin.part").exists()
 
-    server.files["/cyclegan/datasets/horse2zebra.zip"] = unaligned_zip()
-    line = one_line_error(capsys, "download", "dataset", "horse2zebra", "--out", str(tmp_path / "d" / "h"),
-                          "--base-url", server.url, "--sha256", "ab" * 32)
+    file_server.files["/cyclegan/datasets/horse2zebra.zip"] = unaligned_zip()
+    line = one_line_error(run_cli, "download", "dataset", "horse2zebra", "--out", str(tmp_path / "d" / "h"),
+                          "--base-url", file_server.url, "--sha256", "ab" * 32)
     assert "SHA-256" in line and "ab" * 32 in line
     assert not (tmp_path / "d" / "h").exists() and leftovers(tmp_path / "d") == []
 
 
-def test_a_malformed_sha256_is_refused_before_any_request(server, capsys, tmp_path):
-    line = one_line_error(capsys, "download", "dataset", "horse2zebra", "--out", str(tmp_path / "h"),
-                          "--base-url", server.url, "--sha256", "abc")
-    assert "--sha256 'abc'" in line and server.requests == []
+def test_a_malformed_sha256_is_refused_before_any_request(file_server, run_cli, tmp_path):
+    line = one_line_error(run_cli, "download", "dataset", "horse2zebra", "--out", str(tmp_path / "h"),
+                          "--base-url", file_server.url, "--sha256", "abc")
+    assert "--sha256 'abc'" in line and file_server.requests == []
 
 
-def test_a_download_past_the_size_limit_is_refused(server, tmp_path):
-    server.files["/f.bin"] = b"y" * 2000
+def test_a_download_past_the_size_limit_is_refused(file_server, tmp_path):
+    file_server.files["/f.bin"] = b"y" * 2000
     with pytest.raises(DownloadError, match="more than the limit of 1000"):
-        fetch(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False, max_bytes=1000)
+        fetch(f"{file_server.url}/f.bin", tmp_path / "f.bin", progress=False, max_bytes=1000)
     assert not (tmp_path / "f.bin").exists()
 
 
-def test_an_unknown_dataset_is_one_line_listing_the_known_ones(capsys):
-    line = one_line_error(capsys, "download", "dataset", "horse3zebra")
+def test_an_unknown_dataset_is_one_line_listing_the_known_ones(run_cli):
+    line = one_line_error(run_cli, "download", "dataset", "horse3zebra")
     assert "horse3zebra" in line and all(name in line for name in DATASETS)
 
 
-def test_cityscapes_says_where_to_get_it(capsys):
-    assert "cityscapes-dataset.com" in one_line_error(capsys, "download", "dataset", "cityscapes")
+def test_cityscapes_says_where_to_get_it(run_cli):
+    assert "cityscapes-dataset.com" in one_line_error(run_cli, "download", "dataset", "cityscapes")
 
 
-def test_a_missing_file_on_the_server_names_the_url(server, capsys, tmp_path):
-    line = one_line_error(capsys, "download", "dataset", "mini", "--out", str(tmp_path / "m"),
-                          "--base-url", server.url)
+def test_a_missing_file_on_the_server_names_the_url(file_server, run_cli, tmp_path):
+    line = one_line_error(run_cli, "download", "dataset", "mini", "--out", str(tmp_path / "m"),
+                          "--base-url", file_server.url)
     assert "/cyclegan/datasets/mini.zip: HTTP 404" in line
 
 
-def test_an_existing_dataset_folder_is_kept_unless_overwrite(server, capsys, tmp_path):
-    server.files["/cyclegan/datasets/horse2zebra.zip"] = unaligned_zip()
+def test_an_existing_dataset_folder_is_kept_unless_overwrite(file_server, run_cli, tmp_path):
+    file_server.files["/cyclegan/datasets/horse2zebra.zip"] = unaligned_zip()
     folder = tmp_path / "h2z"
     folder.mkdir()
     (folder / "mine.txt").write_text("keep me")
-    line = one_line_error(capsys, "download", "dataset", "horse2zebra", "--out", str(folder),
-                          "--base-url", server.url)
-    assert "--overwrite" in line and (folder / "mine.txt").read_text() == "keep me" and server.requests == []
-    code, _, err = run_cli(capsys, "download", "dataset", "horse2zebra", "--out", str(folder),
-                           "--base-url", server.url, "--overwrite")
+    line = one_line_error(run_cli, "download", "dataset", "horse2zebra", "--out", str(folder),
+                          "--base-url", file_server.url)
+    assert "--overwrite" in line and (folder / "mine.txt").read_text() == "keep me" and file_server.requests == []
+    code, _, err = run_cli("download", "dataset", "horse2zebra", "--out", str(folder),
+                           "--base-url", file_server.url, "--overwrite")
     assert code == 0, err
     assert not (folder / "mine.txt").exists() and (folder / "trainA" / "0.png").is_file()
     assert leftovers(tmp_path) == []
 
 
-def test_a_zip_member_with_dotdot_is_refused_through_the_cli_and_nothing_lands_outside(server, capsys, tmp_path):
-    server.files["/cyclegan/datasets/mini.zip"] = make_zip({"mini/trainA/0.png": png(0), "../x": b"escape",
+def test_a_zip_member_with_dotdot_is_refused_through_the_cli_and_nothing_lands_outside(file_server, run_cli, tmp_path):
+    file_server.files["/cyclegan/datasets/mini.zip"] = make_zip({"mini/trainA/0.png": png(0), "../x": b"escape",
                                                             "mini/../../y": b"escape"})
     root = tmp_path / "datasets"
-    line = one_line_error(capsys, "download", "dataset", "mini", "--out", str(root / "mini"), "--base-url", server.url)
+    line = one_line_error(run_cli, "download", "dataset", "mini", "--out", str(root / "mini"),
+                          "--base-url", file_server.url)
     assert ".mini.zip" in line and "'../x'" in line and "'..'" in line
     assert not (tmp_path / "x").exists() and not (root / "x").exists() and not (tmp_path / "y").exists()
     assert list(root.iterdir()) == []  # no dataset folder, no staging folder, no archive
@@ -361,8 +281,8 @@ def test_a_tar_past_the_size_limit_is_refused(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.tar.gz"]
 
 
-def test_the_python_api_returns_the_folder_under_out_root(server, tmp_path):
-    server.files["/cyclegan/datasets/facades.zip"] = unaligned_zip(top="facades")
-    folder = download_dataset("facades_cyclegan", tmp_path / "datasets", base_url=server.url, progress=False)
+def test_the_python_api_returns_the_folder_under_out_root(file_server, tmp_path):
+    file_server.files["/cyclegan/datasets/facades.zip"] = unaligned_zip(top="facades")
+    folder = download_dataset("facades_cyclegan", tmp_path / "datasets", base_url=file_server.url, progress=False)
     assert folder == tmp_path / "datasets" / "facades_cyclegan"
     assert (folder / "trainB" / "2.png").read_bytes() == png(2)
