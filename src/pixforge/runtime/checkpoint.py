@@ -193,7 +193,7 @@ def read_components(path: str | Path) -> Components:
     path = Path(path)
     meta = _open(path).metadata()
     try:
-        return decode_components(meta.get("components"), checkpoint_parts(path), meta.get("generator_sha256"))
+        return decode_components(meta.get("components"), _parts(path, meta), meta.get("generator_sha256"))
     except (json.JSONDecodeError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: checkpoint metadata 'components' is not a valid table "
                               f"({_one_line(err)})") from None
@@ -202,7 +202,11 @@ def read_components(path: str | Path) -> Components:
 def checkpoint_parts(path: str | Path) -> list[str]:
     """The top-level parts a checkpoint holds (``G``, ``D``, ``E``, ``optim``, ...), without reading tensors."""
     path = Path(path)
-    skeleton = _json(path, _open(path).metadata(), "state")
+    return _parts(path, _open(path).metadata())
+
+
+def _parts(path: Path, meta: dict[str, str]) -> list[str]:
+    skeleton = _json(path, meta, "state")
     try:
         return [name for name, _ in skeleton["__dict__"]]
     except (KeyError, TypeError, ValueError):

@@ -23,11 +23,11 @@ from torch import nn
 from pixforge.config import Config
 from pixforge.data.image_io import from_tensor
 from pixforge.nn import adversarial_loss, l1_loss
-from pixforge.nn.build import build_discriminator, build_generator, set_gradient_checkpointing, size_multiple
+from pixforge.nn.build import build_discriminator, build_generator, set_gradient_checkpointing
 from pixforge.runtime.components import Component
 from pixforge.runtime.device import autocast
-from pixforge.runtime.scale import apply_generator, inference_size
 from pixforge.train.recipe import Recipe, register_recipe
+from pixforge.train.samples import translate_at_scale
 
 
 @register_recipe("cyclegan")
@@ -98,10 +98,7 @@ class CycleGAN(Recipe):
     # -- previews and validation -----------------------------------------------------------------------
     def _translate(self, name: str, x: torch.Tensor, scale: str) -> torch.Tensor:
         """One direction applied the way inference applies it (eval mode set by the caller)."""
-        g = self.networks[name]
-        multiple = size_multiple(g)
-        size = inference_size(*x.shape[-2:], self.cfg.data, scale, multiple)
-        return apply_generator(g, x, multiple=multiple, size=size, device=self.device, precision=self.precision)
+        return translate_at_scale(self.networks[name], x, self.cfg.data, self.device, self.precision, scale)
 
     def _cycle(self, real: torch.Tensor, there: str, back: str, scale: str) -> tuple[torch.Tensor, torch.Tensor]:
         fake = self._translate(there, real.unsqueeze(0), scale)

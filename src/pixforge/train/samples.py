@@ -18,13 +18,14 @@ import torch
 from PIL import Image
 from torch import nn
 
+from pixforge.config import DataConfig
 from pixforge.data.datasets import PairedDataset
 from pixforge.data.image_io import from_tensor
 from pixforge.nn.build import size_multiple
 from pixforge.nn.modes import evaluating
 from pixforge.provenance import Provenance, enlarge, enlargement, save_generated
 from pixforge.runtime.checkpoint import weights_hash
-from pixforge.runtime.scale import apply_generator, inference_size
+from pixforge.runtime.scale import Resample, apply_generator, inference_size
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -55,14 +56,22 @@ def translate_item(generator: nn.Module, dataset: PairedDataset, index: int, dev
     A label-map item's input is shown as its ``preview`` (the map in colour), and resized with nearest
     neighbour only: its channels are one-hot classes."""
     item = dataset[index]
-    x = item["input"].unsqueeze(0)
-    multiple = size_multiple(generator)
-    size = inference_size(*x.shape[-2:], dataset.cfg, "auto", multiple)
     resample = "nearest" if dataset.cfg.label_nc else "bicubic"
     with evaluating(generator):
-        fake = apply_generator(generator, x, multiple=multiple, size=size, device=device, precision=precision,
-                               resample=resample)
+        fake = translate_at_scale(generator, item["input"].unsqueeze(0), dataset.cfg, device, precision,
+                                  resample=resample)
     return item.get("preview", item["input"]), fake[0], item["target"]
+
+
+def translate_at_scale(generator: nn.Module, x: torch.Tensor, data: DataConfig, device: torch.device,
+                       precision: str = "fp32", scale: str = "auto", resample: Resample = "bicubic"
+                       ) -> torch.Tensor:
+    """A batch translated the way ``Translator`` does it (``runtime.scale``: resized to the trained scale,
+    padded to the generator's multiple); the caller sets the network's mode."""
+    multiple = size_multiple(generator)
+    size = inference_size(*x.shape[-2:], data, scale, multiple)
+    return apply_generator(generator, x, multiple=multiple, size=size, device=device, precision=precision,
+                           resample=resample)
 
 
 def write_grid(path: Path, rows: list[list[np.ndarray]], generator: nn.Module, model_name: str = "") -> Path:
