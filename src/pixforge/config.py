@@ -210,10 +210,11 @@ class TrainConfig(_Section):
     """``auto`` picks cuda, then mps, then cpu."""
     precision: Precision = "auto"
     """``auto``: bf16 autocast where the device computes bf16 natively (CUDA with bf16, CPUs with AVX512-BF16
-    or AMX), fp32 elsewhere. ``fp32`` reproduces the reference bit for bit. The run's config.yaml records
-    what ``auto`` resolved to."""
+    or AMX), fp32 elsewhere. ``fp32`` with ``channels_last: false`` reproduces the reference bit for bit. The
+    run's config.yaml records what ``auto`` resolved to."""
     channels_last: bool | None = None
-    """NHWC memory layout; ``None`` (auto): on with bf16/fp16, where the fast kernels want it."""
+    """NHWC memory layout; ``None`` (auto): on with bf16/fp16 and on the CPU, where the fast kernels want it
+    (``false`` with ``precision: fp32`` reproduces the reference bit for bit)."""
     deterministic: bool = False
     """Deterministic algorithms: bit-exact resume on CPU at some cost in speed."""
     compile: bool | None = None

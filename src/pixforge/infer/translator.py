@@ -4,10 +4,10 @@
     photo = t.predict(label_map)                             # PIL in, PIL out (numpy / tensor likewise)
 
 Defaults are the fast ones: bf16 where the device computes it natively (``precision="auto"``; pass
-``"fp32"`` for bit-exact parity with the reference), NHWC with bf16, and the model applied at the scale it
-was trained at (``scale="auto"``, see ``pixforge.runtime.scale``); outputs always come back at the input's
-own size. Values: tensors live in [-1, 1] (the networks' range), uint8/uint16 arrays and PIL images in their
-usual ranges, so one translator's output is the next one's input.
+``"fp32"`` and ``channels_last=False`` for bit-exact parity with the reference), NHWC on the CPU and with
+bf16, and the model applied at the scale it was trained at (``scale="auto"``, see ``pixforge.runtime.scale``);
+outputs always come back at the input's own size. Values: tensors live in [-1, 1] (the networks' range),
+uint8/uint16 arrays and PIL images in their usual ranges, so one translator's output is the next one's input.
 
 Label-map models (pix2pixHD, SPADE: ``data.label_nc`` > 0) take label maps: class-index images, palette
 drawings or arrays of class numbers, encoded by ``infer.label_input`` and resized with nearest neighbour only;
@@ -64,7 +64,7 @@ class Translator:
         """The generator's name in its checkpoint (``G``, ``G_A``, ``G_B``)."""
         self.device = pick_device(device, option="device") if isinstance(device, str) else device
         self.precision = resolve_precision(precision, self.device, option="precision")
-        self.channels_last = resolve_channels_last(channels_last, self.precision)
+        self.channels_last = resolve_channels_last(channels_last, self.precision, self.device)
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.scale = check_scale_mode(scale)
         self.paper_test_mode = paper_test_mode

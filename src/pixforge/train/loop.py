@@ -181,9 +181,9 @@ def _resolved(cfg: Config, device: torch.device, dataset: Any) -> Config:
     """The config with "auto" settings resolved for this device and the training images' size recorded:
     what config.yaml and the checkpoints say, so a resumed run and inference see the same choices."""
     precision = resolve_precision(cfg.train.precision, device)
+    channels_last = resolve_channels_last(cfg.train.channels_last, precision, device)
     return cfg.model_copy(update={
-        "train": cfg.train.model_copy(update={
-            "precision": precision, "channels_last": resolve_channels_last(cfg.train.channels_last, precision)}),
+        "train": cfg.train.model_copy(update={"precision": precision, "channels_last": channels_last}),
         "data": cfg.data.model_copy(update={"source_size": dataset.source_size()}),
     })
 

@@ -41,7 +41,7 @@ class Recipe:
     def __init__(self, cfg: Config, device: torch.device) -> None:
         self.cfg, self.device = cfg, device
         self.precision = resolve_precision(cfg.train.precision, device)
-        channels_last = resolve_channels_last(cfg.train.channels_last, self.precision)
+        channels_last = resolve_channels_last(cfg.train.channels_last, self.precision, device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.networks: dict[str, nn.Module] = {}
         """The plain modules, by component name: what checkpoints hold."""
