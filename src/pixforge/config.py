@@ -70,6 +70,9 @@ class DataConfig(_Section):
     max_pixels: int = Field(89_478_485, gt=0)
     """Refuse larger images (decompression bombs); Pillow's own default limit."""
     max_items: int | None = Field(None, gt=0)
+    decay_jitter: bool = True
+    """Resize jitter (``load_size`` then a random crop) also during the learning-rate decay epochs; ``false``
+    resizes straight to ``crop_size`` from epoch ``train.n_epochs`` on, as the CUT authors do."""
     cache: bool = True
     """Keep decoded, resized images in memory instead of decoding JPEGs every step."""
     num_workers: int | None = Field(None, ge=0)
@@ -97,6 +100,13 @@ class DataConfig(_Section):
             raise ValueError("layout 'pix2pixhd' translates <split>_label/ into <split>_img/: direction must be AtoB")
         return self
 
+    @model_validator(mode="after")
+    def _decay_jitter_needs_unaligned(self) -> DataConfig:
+        if not self.decay_jitter and self.layout != "unaligned":
+            raise ValueError(f"decay_jitter false: only layout 'unaligned' can stop the resize jitter (this is "
+                             f"'{self.layout}'); set data.decay_jitter true")
+        return self
+
     @property
     def input_channels(self) -> int:
         """Channels the networks see on the input side: one-hot classes (+1 instance boundary map) for label
@@ -106,7 +116,7 @@ class DataConfig(_Section):
 
 class ModelConfig(_Section):
     kind: str = "pix2pix"
-    """The training recipe (a registered name): ``pix2pix``, ``pix2pixhd``, ``spade``, ``cyclegan``. A kind's
+    """The training recipe (a registered name): ``pix2pix``, ``pix2pixhd``, ``spade``, ``cyclegan``, ``cut``. A kind's
     own defaults (``KIND_DEFAULTS``) apply to every field a config leaves out."""
     generator: str = "unet_256"
     """A registered generator name: ``unet_<size>``, ``resnet_6blocks``, ``resnet_9blocks``."""
@@ -118,10 +128,16 @@ class ModelConfig(_Section):
     norm: Literal["batch", "instance", "none"] = "batch"
     dropout: bool = True
     """Dropout 0.5 in the U-Net decoder / ResNet blocks (paper's noise source)."""
-    upsample: Literal["transposed", "resize_conv"] = "transposed"
-    """U-Net/ResNet decoders: ``transposed`` convolutions (the paper, the reference, its checkpoints) or
+    upsample: Literal["transposed", "resize_conv", "antialias"] = "transposed"
+    """U-Net/ResNet decoders: ``transposed`` convolutions (the paper, the reference, its checkpoints),
     ``resize_conv`` (nearest-neighbour doubling + 3x3 convolution: no checkerboard pattern by construction;
-    opt-in, measured in BENCHMARKS.md)."""
+    opt-in, measured in BENCHMARKS.md) or ``antialias`` (zero insertion, a fixed blur, a 3x3 convolution: CUT's)."""
+    downsample: Literal["strided", "antialias"] = "strided"
+    """ResNet G and PatchGAN D: ``strided`` convolutions (pix2pix, CycleGAN) or ``antialias`` (a stride-1
+    convolution, then a fixed blur and subsampling: CUT's, after Zhang 2019)."""
+    init_type: Literal["normal", "xavier"] = "normal"
+    """Weight initialisation: ``normal`` (mean 0, std ``init_gain``: pix2pix, CycleGAN) or ``xavier`` (Glorot
+    normal with gain ``init_gain``: CUT)."""
     init_gain: float = Field(0.02, gt=0)
     n_downsample_global: int = Field(4, ge=1)
     """pix2pixHD ``global``/``local``: stride-2 convolutions of the global generator (reference default 4)."""
@@ -152,6 +168,16 @@ class ModelConfig(_Section):
     """SPADE: train a style encoder (VAE) so a style image or a random z picks the look (paper's multimodal mode)."""
     z_dim: int = Field(256, gt=0)
     """SPADE with ``use_vae``: length of the style code z (paper: 256)."""
+    cut_mode: Literal["cut", "fastcut"] = "cut"
+    """``kind: cut``: ``cut`` (λ_NCE 1 with the identity NCE term, 200 + 200 epochs) or ``fastcut`` (λ_NCE 10,
+    no identity term, flip equivariance, 150 + 50 epochs): the authors' two presets of the same model."""
+    nce_layers: tuple[int, ...] = (0, 4, 8, 12, 16)
+    """CUT: indices of G's layers (its flat ``model`` Sequential) whose outputs PatchNCE compares; 0 is the
+    padded input, 16 the fifth residual block of the anti-aliased ``resnet_9blocks``."""
+    num_patches: int = Field(256, gt=0)
+    """CUT: locations sampled per NCE layer and image (the same ones in the input and the output)."""
+    nce_head_nc: int = Field(256, gt=0)
+    """CUT: width of each layer's projection head (two linear layers, then L2 normalisation)."""
 
 
 class LossConfig(_Section):
@@ -174,6 +200,16 @@ class LossConfig(_Section):
     """CycleGAN: weight of the cycle loss A -> B -> A (reference ``--lambda_A`` 10)."""
     lambda_b: float = Field(10.0, ge=0)
     """CycleGAN: weight of the cycle loss B -> A -> B (reference ``--lambda_B`` 10)."""
+    lambda_gan: float = Field(1.0, ge=0)
+    """CUT: weight of G's adversarial loss (authors' ``--lambda_GAN`` 1)."""
+    lambda_nce: float = Field(1.0, ge=0)
+    """CUT: weight of the PatchNCE loss (1 for CUT, 10 for FastCUT)."""
+    nce_idt: bool = False
+    """CUT: also PatchNCE between B and G(B), the two NCE terms averaged (on in CUT, off in FastCUT)."""
+    nce_t: float = Field(0.07, gt=0)
+    """CUT: temperature of the PatchNCE softmax."""
+    flip_equivariance: bool = False
+    """CUT: flip G's input at random and its features back before PatchNCE (FastCUT's regulariser)."""
     lambda_identity: float = Field(0.5, ge=0)
     """CycleGAN: identity loss ``|G_A(B) - B|``, weighted ``lambda_identity * lambda_b`` (and likewise for A);
     reference ``--lambda_identity`` 0.5. Needs ``input_nc == output_nc``; 0 turns it off."""
@@ -255,9 +291,22 @@ KIND_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "loss": {"gan_mode": "lsgan"},
         "train": {"pool_size": 50},
     },
+    # contrastive-unpaired-translation (taesungp, b3ac297): cut_model.py and its options; no image pool.
+    "cut": {
+        "model": {"generator": "resnet_9blocks", "norm": "instance", "dropout": False, "upsample": "antialias",
+                  "downsample": "antialias", "init_type": "xavier"},
+        "data": {"layout": "unaligned", "val_split": None, "decay_jitter": False},
+        "loss": {"gan_mode": "lsgan", "lambda_nce": 1.0, "nce_idt": True},
+        "train": {"pool_size": 0, "n_epochs": 200, "n_epochs_decay": 200},
+    },
+    "cut.fastcut": {
+        "loss": {"lambda_nce": 10.0, "nce_idt": False, "flip_equivariance": True},
+        "train": {"n_epochs": 150, "n_epochs_decay": 50},
+    },
 }
 """Per ``model.kind``, the defaults that differ from pix2pix's: a config that leaves a field out gets its kind's
-value, so a hand-written ``kind: cyclegan`` config trains what the reference's CycleGAN trains."""
+value, so a hand-written ``kind: cyclegan`` config trains what the reference's CycleGAN trains. A key
+``kind.mode`` adds the defaults of one ``model.<kind>_mode`` on top (``cut.fastcut``)."""
 
 
 class Config(_Section):
@@ -274,7 +323,11 @@ class Config(_Section):
             return data
         model = data.get("model")
         kind = model.get("kind") if isinstance(model, dict) else getattr(model, "kind", None)
-        defaults = KIND_DEFAULTS.get(kind or "")
+        mode = model.get(f"{kind}_mode") if isinstance(model, dict) else getattr(model, f"{kind}_mode", None)
+        defaults: dict[str, dict[str, Any]] = {}
+        for layer in (KIND_DEFAULTS.get(kind or ""), KIND_DEFAULTS.get(f"{kind}.{mode}")):
+            for section, values in (layer or {}).items():
+                defaults[section] = {**defaults.get(section, {}), **values}
         if not defaults:
             return data
         filled = dict(data)
@@ -285,6 +338,14 @@ class Config(_Section):
             elif isinstance(given, dict):
                 filled[section] = {**values, **given}
         return filled
+
+    @model_validator(mode="after")
+    def _nce_identity_needs_equal_channels(self) -> Config:
+        if self.model.kind == "cut" and self.loss.nce_idt and self.data.input_nc != self.data.output_nc:
+            raise ValueError(f"loss.nce_idt: the identity NCE term feeds B to G, which needs data.input_nc == "
+                             f"data.output_nc (they are {self.data.input_nc} and {self.data.output_nc}); set "
+                             "loss.nce_idt false")
+        return self
 
     @model_validator(mode="after")
     def _identity_needs_equal_channels(self) -> Config:

@@ -13,6 +13,7 @@ the state_dict's keys and shapes alone.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -159,9 +160,15 @@ def infer_generator_options(state_dict: dict[str, Any], source: str = "state_dic
         n_blocks = len({block for block, _ in block_layers})
         dropout = any(layer == 6 for _, layer in block_layers)
         last = max(int(m.group(1)) for k in state if (m := _LAYER_WEIGHT.match(k)))
-        return {"netG": f"resnet_{n_blocks}blocks", "ngf": str(first.shape[0]), "input_nc": str(first.shape[1]),
-                "output_nc": str(state[f"model.{last}.weight"].shape[0]),
-                "norm": _norm(state, "model.2.weight", "model.1.bias"), "no_dropout": str(not dropout)}
+        options = {"netG": f"resnet_{n_blocks}blocks", "ngf": str(first.shape[0]), "input_nc": str(first.shape[1]),
+                   "output_nc": str(state[f"model.{last}.weight"].shape[0]),
+                   "norm": _norm(state, "model.2.weight", "model.1.bias"), "no_dropout": str(not dropout)}
+        # CUT's anti-aliased layers keep their blur kernels: 3x3 to downsample, 4x4 to upsample.
+        blurs = {v.shape[-1] for k, v in state.items() if k.endswith(".filt") and v.dim() == 4}
+        if blurs:
+            options.update({"model": "cut", "normG": options["norm"], "normD": options["norm"],
+                            "no_antialias": str(3 not in blurs), "no_antialias_up": str(4 not in blurs)})
+        return options
     first = state.get("model.model.0.weight")
     outer_up = state.get("model.model.3.weight")
     if first is not None and outer_up is not None and first.dim() == 4 and outer_up.dim() == 4:
@@ -190,38 +197,45 @@ def is_bare_generator_folder(folder: str | Path, epoch: str = "latest") -> bool:
         (folder / name).is_file() for name in (OPTIONS_FILE, "opt.txt"))
 
 
-def load_bare_generator(pth_path: str | Path, kind: str | None = None) -> tuple[Config, nn.Module]:
-    """``(config, generator in eval mode)`` for a generator file without options. ``kind`` None: ``cyclegan`` for a
-    ResNet (what the CycleGAN downloads hold), ``pix2pix`` for a U-Net (the pix2pix downloads)."""
+def load_bare_generator(pth_path: str | Path, kind: str | None = None,
+                        options: Mapping[str, str] | None = None) -> tuple[Config, nn.Module]:
+    """``(config, generator in eval mode)`` for a generator file without options. ``kind`` None: ``cut`` for an
+    anti-aliased ResNet (the CUT downloads), ``cyclegan`` for another ResNet (what the CycleGAN downloads hold),
+    ``pix2pix`` for a U-Net (the pix2pix downloads). ``options``: reference options the weights cannot tell
+    (``CUT_mode: FastCUT``), over the inferred ones."""
     pth_path = Path(pth_path)
     state = _load_pth(pth_path)
-    opt = infer_generator_options(state, str(pth_path))
-    kind = kind or ("cyclegan" if opt["netG"].startswith("resnet") else "pix2pix")
+    opt = {**infer_generator_options(state, str(pth_path)), **(options or {})}
+    kind = kind or opt.get("model") or ("cyclegan" if opt["netG"].startswith("resnet") else "pix2pix")
     opt["name"] = pth_path.resolve().parent.name
-    if kind == "cyclegan":
+    if kind == "cut":
+        from pixforge.compat.cut import config_from_cut_options
+
+        cfg = config_from_cut_options(opt, str(pth_path))
+    elif kind == "cyclegan":
         if opt["input_nc"] != opt["output_nc"]:
             opt["lambda_identity"] = "0"  # the identity loss feeds B to G_A: equal channels only
         cfg = config_from_cyclegan_options(opt, str(pth_path))
     elif kind == "pix2pix":
         cfg = config_from_dict(options_to_dict(opt, str(pth_path)), str(pth_path))
     else:
-        raise ReferenceError(f"{pth_path}: kind '{kind}' unknown for a bare generator (expected cyclegan or pix2pix)")
+        raise ReferenceError(f"{pth_path}: kind '{kind}' unknown for a bare generator (expected cyclegan, cut or "
+                             f"pix2pix)")
     generator = build_generator(cfg, init=False)
     load_reference_state(generator, state, str(pth_path), cfg.model.norm, "its keys")
     return cfg, generator.eval()
 
 
 def import_bare_generator(pth_path: str | Path, run_dir: str | Path, name: str | None = None,
-                          kind: str | None = None) -> Path:
+                          kind: str | None = None, options: Mapping[str, str] | None = None) -> Path:
     """Write a run whose only component is the generator of ``pth_path``: ``G_A`` (AtoB) of a ``kind: cyclegan``
-    config for a CycleGAN download, ``G`` (AtoB) of a pix2pix config for a pix2pix one (``kind`` None: by
-    architecture, as ``load_bare_generator``)."""
+    config for a CycleGAN download, ``G`` (AtoB) of a ``kind: cut`` config for a CUT one and of a pix2pix config
+    for a pix2pix one (``kind`` None: by architecture, and ``options``, as ``load_bare_generator``)."""
     check_new_run_dir(run_dir)
-    cfg, generator = load_bare_generator(pth_path, kind)
-    cyclegan = cfg.model.kind == "cyclegan"
-    name = name or ("G_A" if cyclegan else "G")
-    component = Component("generator", direction="AtoB", input_nc=cfg.data.input_nc,
-                          output_nc=cfg.data.output_nc) if cyclegan else Component("generator", direction="AtoB")
+    cfg, generator = load_bare_generator(pth_path, kind, options)
+    name = name or ("G_A" if cfg.model.kind == "cyclegan" else "G")
+    channels = {} if cfg.model.kind == "pix2pix" else {"input_nc": cfg.data.input_nc, "output_nc": cfg.data.output_nc}
+    component = Component("generator", direction="AtoB", **channels)
     state = {name: generator.state_dict(), "imported_from": imported_from(Path(pth_path).parent)}
     return write_imported_run(run_dir, cfg, state, {name: component})
 

@@ -2,7 +2,8 @@
 
 Each importer comes with a detector; the first detector that recognises the folder picks its importer. The order
 matters where folders look alike: pix2pixHD writes ``opt.txt``, pytorch-CycleGAN-and-pix2pix ``train_opt.txt``;
-a CycleGAN run has ``G_A``/``G_B`` files; a pretrained download holds ``latest_net_G.pth`` and no options at all.
+a CycleGAN run has ``G_A``/``G_B`` files, a CUT run an ``F`` file (PatchNCE's heads); a pretrained download
+holds ``latest_net_G.pth`` and no options at all.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from pixforge.compat.cut import import_cut_run, is_cut_folder
 from pixforge.compat.cyclegan import (
     import_bare_folder,
     import_cyclegan_run,
@@ -30,6 +32,7 @@ def _is_pix2pix_folder(folder: Path, epoch: str) -> bool:
 IMPORTERS: list[tuple[str, Detector, Importer]] = [
     ("pix2pixHD", lambda folder, epoch: is_pix2pixhd_folder(folder), import_hd_run),
     ("CycleGAN", lambda folder, epoch: is_cyclegan_folder(folder), import_cyclegan_run),
+    ("CUT", lambda folder, epoch: is_cut_folder(folder), import_cut_run),
     ("bare pretrained generator", is_bare_generator_folder, import_bare_folder),
     ("pix2pix", _is_pix2pix_folder, import_reference_run),
 ]

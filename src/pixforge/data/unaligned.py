@@ -68,6 +68,8 @@ class _Domain:
         self.paths: list[Path] = []
         self.sizes: list[tuple[int, int]] = []
         self.cache: dict[int, np.ndarray] = {}
+        self.cache_unjittered: dict[int, np.ndarray] = {}
+        """Resized straight to the crop size (``set_jitter(False)``)."""
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -95,6 +97,8 @@ class UnalignedDataset(Dataset):
         self.whole = whole
         self.skipped: list[tuple[str, str]] = []
         """(path, reason) of each image left out by ``skip_bad``."""
+        self.jitter = True
+        """Resize to ``load_size`` before the random crop; off: resize to ``crop_size`` (``set_jitter``)."""
         a_files, b_files = load_domains(cfg.root, split, cfg.direction)
         self._a = self._scan(a_files, cfg.input_nc)
         self._b = self._scan(b_files, cfg.output_nc)
@@ -129,6 +133,11 @@ class UnalignedDataset(Dataset):
             "index": index,
         }
 
+    def set_jitter(self, on: bool) -> None:
+        """Resize jitter on (``load_size`` then a random crop) or off (straight to ``crop_size``; the crop then
+        only flips): the CUT authors turn it off for the decay epochs (``data.decay_jitter``)."""
+        self.jitter = on
+
     def source_size(self) -> tuple[int, int]:
         """Median (height, width) of domain A's images as stored, before any resize: G_A's input scale."""
         heights, widths = zip(*self._a.sizes, strict=True)
@@ -145,7 +154,8 @@ class UnalignedDataset(Dataset):
 
     def cached_bytes(self) -> int:
         """Memory the cache holds now."""
-        return sum(arr.nbytes for domain in (self._a, self._b) for arr in domain.cache.values())
+        return sum(arr.nbytes for domain in (self._a, self._b)
+                   for cache in (domain.cache, domain.cache_unjittered) for arr in cache.values())
 
     def _scan(self, files: list[Path], channels: int) -> _Domain:
         """Check each file (headers, or a full decode with ``skip_bad``) and keep the good ones."""
@@ -177,11 +187,12 @@ class UnalignedDataset(Dataset):
 
     def _prepared(self, domain: _Domain, index: int) -> np.ndarray:
         """One image after the deterministic resize, from the cache when enabled."""
-        arr = domain.cache.get(index)
+        cache = domain.cache if self.jitter else domain.cache_unjittered
+        arr = cache.get(index)
         if arr is None:
             arr, _ = self._decode(domain.paths[index], domain.channels)
             if self.cfg.cache:
-                domain.cache[index] = arr
+                cache[index] = arr
         return arr
 
     def _decode(self, path: Path, channels: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -192,7 +203,8 @@ class UnalignedDataset(Dataset):
         if self.whole:
             return arr, size
         check_crop_fits(path, size, cfg)
-        return prepare(arr, cfg.preprocess, cfg.load_size, cfg.crop_size), size
+        load_size = cfg.load_size if self.jitter else cfg.crop_size
+        return prepare(arr, cfg.preprocess, load_size, cfg.crop_size), size
 
     def _check_header(self, path: Path) -> tuple[int, int]:
         """Find bad files from their headers alone (missing, unreadable, too large, too small to crop)."""

@@ -35,7 +35,7 @@ def build_generator(cfg: Config, init: bool = True, input_nc: int | None = None,
     offered = {**_offered(cfg), "input_nc": generator_input_nc(cfg) if input_nc is None else input_nc,
                "output_nc": cfg.data.output_nc if output_nc is None else output_nc}
     net = GENERATORS.create_with(cfg.model.generator, offered)
-    return init_weights(net, cfg.model.init_gain) if init else net
+    return init_weights(net, cfg.model.init_gain, cfg.model.init_type) if init else net
 
 
 def build_discriminator(cfg: Config, init: bool = True, input_nc: int | None = None) -> nn.Module:
@@ -44,7 +44,7 @@ def build_discriminator(cfg: Config, init: bool = True, input_nc: int | None = N
     channels = cfg.data.input_channels + cfg.data.output_nc if input_nc is None else input_nc
     offered = {**_offered(cfg), "input_nc": channels}
     net = DISCRIMINATORS.create_with(cfg.model.discriminator, offered)
-    return init_weights(net, cfg.model.init_gain) if init else net
+    return init_weights(net, cfg.model.init_gain, cfg.model.init_type) if init else net
 
 
 def build_feature_encoder(cfg: Config, init: bool = True) -> FeatureEncoder:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pixforge.nn.antialias import Downsample
 from pixforge.nn.norms import conv_bias, norm_layer
 from pixforge.nn.registry import register_discriminator
 
@@ -16,19 +17,27 @@ from pixforge.nn.registry import register_discriminator
 class PatchDiscriminator(nn.Module):
     """PatchGAN: classifies overlapping patches; ``n_layers=3`` gives the paper's 70x70 receptive field."""
 
-    def __init__(self, input_nc: int = 6, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
+    def __init__(self, input_nc: int = 6, ndf: int = 64, n_layers: int = 3, norm: str = "batch",
+                 downsample: str = "strided") -> None:
+        """``downsample`` ``antialias``: the CUT authors' D, each stride-2 convolution replaced by a stride-1 one
+        followed by a blur and subsampling (``antialias.Downsample``), in their layer order."""
         super().__init__()
         bias = conv_bias(norm)
-        layers: list[nn.Module] = [nn.Conv2d(input_nc, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        blur = downsample == "antialias"
+        layers: list[nn.Module] = [nn.Conv2d(input_nc, ndf, 4, 1 if blur else 2, 1), nn.LeakyReLU(0.2, True)]
+        if blur:
+            layers.append(Downsample(ndf))
         mult = 1
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2**n, 8)
-            stride = 2 if n < n_layers else 1  # the last two convolutions keep the resolution
+            halves = n < n_layers  # the last two convolutions keep the resolution
             layers += [
-                nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1, bias=bias),
+                nn.Conv2d(ndf * prev, ndf * mult, 4, 2 if halves and not blur else 1, 1, bias=bias),
                 norm_layer(norm, ndf * mult),
                 nn.LeakyReLU(0.2, True),
             ]
+            if halves and blur:
+                layers.append(Downsample(ndf * mult))
         layers.append(nn.Conv2d(ndf * mult, 1, 4, 1, 1))  # one logit per patch
         self.model = nn.Sequential(*layers)
 
@@ -53,8 +62,9 @@ class PixelDiscriminator(nn.Module):
 
 
 @register_discriminator("patchgan")
-def patchgan(input_nc: int = 6, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> PatchDiscriminator:
-    return PatchDiscriminator(input_nc, ndf, n_layers, norm)
+def patchgan(input_nc: int = 6, ndf: int = 64, n_layers: int = 3, norm: str = "batch",
+             downsample: str = "strided") -> PatchDiscriminator:
+    return PatchDiscriminator(input_nc, ndf, n_layers, norm, downsample)
 
 
 @register_discriminator("pixel")

@@ -122,6 +122,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, dist: Dist) -> RunResult:
         while step < total:
             epoch, first = divmod(step, batches.steps_per_epoch)
             recipe.start_epoch(epoch)
+            if not cfg.data.decay_jitter:  # the decay epochs resize straight to the crop size (CUT's rule)
+                dataset.set_jitter(epoch < t.n_epochs)
             for batch in _loader(dataset, batches.batches(epoch, first), cfg, device):
                 recipe.set_lr_factor(schedule.factor(step))
                 losses = recipe.train_step(batch)

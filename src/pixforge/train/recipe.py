@@ -177,7 +177,7 @@ class Recipe:
         return {"pools": {name: pool.state_dict() for name, pool in self.pools.items()}}
 
     def load_rank_state(self, state: dict[str, Any]) -> None:
-        saved = state.get("pools") or {"pool": state["pool"]}
+        saved = state["pools"] if "pools" in state else {"pool": state["pool"]}  # a recipe may have none
         for name, pool in self.pools.items():
             pool.load_state_dict(saved[name])
 
@@ -190,6 +190,6 @@ def register_recipe(name: str) -> Callable[[Any], Any]:
 
 
 def create_recipe(cfg: Config, device: torch.device) -> Recipe:
-    from pixforge.train import cyclegan, hd, pix2pix  # noqa: F401  (each registers its recipes)
+    from pixforge.train import cut, cyclegan, hd, pix2pix  # noqa: F401  (each registers its recipes)
 
     return RECIPES.get(cfg.model.kind)(cfg, device)
