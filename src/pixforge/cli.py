@@ -566,10 +566,12 @@ _BASE_URL_HELP = "Replaces the reference's host http://efrosgans.eecs.berkeley.e
 
 @download_app.command("model")
 def download_model_command(
-    name: Annotated[str, typer.Argument(help="A model of the reference's download scripts, e.g. horse2zebra.")],
+    name: Annotated[str, typer.Argument(help="A model of the reference's download scripts, e.g. horse2zebra, "
+                                             "or of the CUT authors', e.g. horse2zebra_cut.")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default runs/NAME).")] = None,
     base_url: Annotated[str | None, typer.Option(help=_BASE_URL_HELP)] = None,
-    sha256: Annotated[str | None, typer.Option(help="Refuse the .pth unless its SHA-256 is this.")] = None,
+    sha256: Annotated[str | None, typer.Option(help="Refuse the .pth (CUT: the archive) unless its SHA-256 is "
+                                                    "this.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
 ) -> None:
     """Download a pretrained reference generator and import it as a run directory (resumes a cut transfer)."""

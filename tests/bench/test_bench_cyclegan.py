@@ -44,9 +44,9 @@ def _fake_runs(monkeypatch, checkout: Path) -> None:
     def run(wall: float, cpu: float, rss: float) -> Measured:
         return Measured(ProcessRun(wall_s=wall, cpu_s=cpu, peak_rss_mb=rss), tree_mb=rss * 1.5)
 
-    monkeypatch.setattr(cyclegan, "_pixforge", lambda data, n, work, extra: (
+    monkeypatch.setattr(cyclegan, "run_pixforge", lambda data, n, work, extra: (
         run(10 + 2 * n, 15 + 3 * n, 1000 + n), "precision bf16, channels_last True"))
-    monkeypatch.setattr(cyclegan, "_reference", lambda data, n, work, ref, py, extra: run(20 + 6 * n, 40 + 9 * n,
+    monkeypatch.setattr(cyclegan, "run_reference", lambda data, n, work, ref, py, extra: run(20 + 6 * n, 40 + 9 * n,
                                                                                           3000 + n))
     (checkout / "train.py").write_text("")
 

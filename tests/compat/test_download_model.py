@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ import torch
 from pixforge.compat.download_model import MODELS, download_model, model_url
 from pixforge.config import config_from_dict
 from pixforge.data.download import BASE_URL_ENV, DownloadError
+from pixforge.infer.translator import Translator
 from pixforge.nn.build import build_generator
+from pixforge.nn.registry import create_generator
 from pixforge.runtime.checkpoint import find_checkpoint
 
 
@@ -99,3 +102,88 @@ def test_names_follow_the_reference_scripts_url_patterns():
     assert model_url("sat2map_cyclegan", "http://mirror:8080/x/") == \
         "http://mirror:8080/x/cyclegan/pretrained_models/sat2map.pth"
     assert Path(MODELS["day2night"].path).name == "day2night.pth" and MODELS["day2night"].kind == "pix2pix"
+    assert model_url("cat2dog_fastcut") == f"{base}/CUT/pretrained_models.tar"  # the CUT README's one archive
+    assert MODELS["cat2dog_fastcut"].member == "checkpoints/cat2dog_fastcut_pretrained/latest_net_G.pth"
+
+
+# -- the CUT authors' models: one archive of six ------------------------------------------------------------
+
+CUT_URL_PATH = "/CUT/pretrained_models.tar"
+
+
+@pytest.fixture(scope="module")
+def cut_generator() -> torch.nn.Module:
+    """What CUT's archive holds per model: an anti-aliased ResNet generator (tiny: ngf 4), with its blur buffers."""
+    torch.manual_seed(1)
+    return create_generator("resnet_9blocks", input_nc=3, output_nc=3, ngf=4, norm="instance", dropout=False,
+                            upsample="antialias", downsample="antialias").eval()
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _pth(generator: torch.nn.Module) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(generator.state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def _member(name: str) -> str:
+    return f"checkpoints/{name}_pretrained/latest_net_G.pth"
+
+
+def test_a_cut_model_comes_out_of_the_shared_archive_and_translates_as_the_original(file_server, tmp_path,
+                                                                                     cut_generator):
+    other = create_generator("resnet_9blocks", input_nc=3, output_nc=3, ngf=4, norm="instance", dropout=False,
+                             upsample="antialias", downsample="antialias")
+    archive = _tar({_member("cityscapes_cut"): _pth(other), _member("horse2zebra_cut"): _pth(cut_generator)})
+    file_server.files[CUT_URL_PATH] = archive
+    digest = hashlib.sha256(archive).hexdigest()
+    run = tmp_path / "runs" / "h2z"
+    download_model("horse2zebra_cut", run, base_url=file_server.url, sha256=digest, progress=False)
+    assert [path for path, _ in file_server.requests] == [CUT_URL_PATH]
+    record = json.loads((run / "download.json").read_text())
+    assert record["sha256"] == digest and record["bytes"] == len(archive) and record["name"] == "horse2zebra_cut"
+    assert record["url"].endswith(CUT_URL_PATH)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["h2z"]  # no archive, no staging left
+    translator = Translator.from_pretrained(run, device="cpu", precision="fp32", scale="native")
+    assert translator.config.model.kind == "cut" and translator.config.model.cut_mode == "cut"
+    torch.manual_seed(2)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        expected = cut_generator(x)
+    assert (translator.forward(x) - expected).abs().max().item() < 1e-5
+
+
+def test_a_fastcut_name_gives_cut_mode_fastcut(file_server, tmp_path, cut_generator):
+    file_server.files[CUT_URL_PATH] = _tar({_member("cat2dog_fastcut"): _pth(cut_generator)})
+    run = download_model("cat2dog_fastcut", tmp_path / "run", base_url=file_server.url, progress=False)
+    cfg = Translator.from_pretrained(run, device="cpu", precision="fp32").config
+    assert cfg.model.kind == "cut" and cfg.model.cut_mode == "fastcut"
+
+
+def test_an_archive_without_the_member_is_one_line_naming_both_and_writes_no_run(file_server, run_cli, tmp_path,
+                                                                                 cut_generator):
+    file_server.files[CUT_URL_PATH] = _tar({_member("cityscapes_cut"): _pth(cut_generator)})
+    code, _, err = run_cli("download", "model", "horse2zebra_cut", "--out", str(tmp_path / "r"),
+                           "--base-url", file_server.url)
+    lines = err.strip().splitlines()
+    assert code != 0 and len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "pretrained_models.tar" in lines[0] and _member("horse2zebra_cut") in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_archive_member_leading_outside_is_refused(file_server, tmp_path, cut_generator):
+    file_server.files[CUT_URL_PATH] = _tar({_member("horse2zebra_cut"): _pth(cut_generator), "../x": b"escape"})
+    root = tmp_path / "runs"
+    with pytest.raises(DownloadError, match=r"member '\.\./x' has a '\.\.' component"):
+        download_model("horse2zebra_cut", root / "r", base_url=file_server.url, progress=False)
+    assert not root.exists() or list(root.iterdir()) == []
+    assert not (tmp_path / "x").exists() and [p for p in tmp_path.rglob("*") if p.name == "x"] == []

@@ -164,27 +164,34 @@ def _sets(overrides: dict[str, Any]) -> list[str]:
             for arg in ("--set", f"{section}.{key}={json.dumps(value)}")]
 
 
-def _pixforge(data: Path, steps: int, work: Path, overrides: dict[str, Any]) -> tuple[Measured, str]:
+def run_pixforge(data: Path, steps: int, work: Path, overrides: dict[str, Any], preset: str = "horse2zebra"
+                 ) -> tuple[Measured, str]:
+    """``pixforge train --config PRESET --data DATA --set train.max_steps=N`` (plus ``overrides``), measured;
+    returns it and the precision and layout its ``auto`` settings resolved to."""
     from pixforge.config import deep_merge, load_config
     from pixforge.train.metrics_log import read_metrics
 
-    run = work / f"pixforge_{steps}"
+    run = work / f"pixforge_{preset}_{steps}"
     sets = _sets(deep_merge({"train": {"max_steps": steps}}, overrides))
-    ran = _measured([sys.executable, "-m", "pixforge", "train", "--config", "horse2zebra", "--data", str(data),
-                     "--out", str(run), *sets], work / f"pixforge_{steps}.log")
+    log = work / f"pixforge_{preset}_{steps}.log"
+    ran = _measured([sys.executable, "-m", "pixforge", "train", "--config", preset, "--data", str(data),
+                     "--out", str(run), *sets], log)
     done = max((r["step"] for r in read_metrics(run / "metrics.jsonl") if "step" in r), default=0)
     if done != steps:
-        raise RuntimeError(f"pixforge train ran {done} steps, not {steps}; see {work / f'pixforge_{steps}.log'}")
+        raise RuntimeError(f"pixforge train ran {done} steps, not {steps}; see {log}")
     written = load_config(run / "config.yaml").train
     return ran, f"precision {written.precision}, channels_last {written.channels_last}"
 
 
-def _reference(data: Path, steps: int, work: Path, checkout: Path, python: Path, extra: list[str]) -> Measured:
-    name = f"bench{steps}"
-    cmd = [str(python), "train.py", "--dataroot", str(data), "--name", name, "--model", "cycle_gan",
+def run_reference(data: Path, steps: int, work: Path, checkout: Path, python: Path, extra: list[str],
+                  model: tuple[str, ...] = ("--model", "cycle_gan"), tag: str = "reference") -> Measured:
+    """The reference's (or the CUT authors') ``train.py`` for N iterations, measured; both write the same
+    ``loss_log.txt`` lines, one per iteration with ``--print_freq 1``."""
+    name = f"{tag}{steps}"
+    cmd = [str(python), "train.py", "--dataroot", str(data), "--name", name, *model,
            "--checkpoints_dir", str(work / "reference"), "--max_dataset_size", str(steps), "--n_epochs", "1",
            "--n_epochs_decay", "0", "--no_html", "--display_freq", "100000", "--print_freq", "1", *extra]
-    ran = _measured(cmd, work / f"reference_{steps}.log", cwd=checkout, env=reference_env(work))
+    ran = _measured(cmd, work / f"{tag}_{steps}.log", cwd=checkout, env=reference_env(work))
     losses = work / "reference" / name / "loss_log.txt"
     done = max((int(i) for i in _REFERENCE_ITERS.findall(losses.read_text())), default=0)
     if done != steps:
@@ -193,15 +200,18 @@ def _reference(data: Path, steps: int, work: Path, checkout: Path, python: Path,
     return ran
 
 
-def _reference_python(checkout: Path, python: Path | None) -> Path:
+def reference_python(checkout: Path, python: Path | None, what: str = "a pytorch-CycleGAN-and-pix2pix checkout "
+                     "(benchmarks/setup_reference.sh makes one)") -> Path:
     if not (checkout / "train.py").is_file():
-        raise ValueError(f"{checkout}: no train.py; expected a pytorch-CycleGAN-and-pix2pix checkout "
-                         "(benchmarks/setup_reference.sh makes one)")
+        raise ValueError(f"{checkout}: no train.py; expected {what}")
     if python is None:
         python = checkout / "venv" / "bin" / "python"  # where setup_reference.sh puts it
         if not python.exists():
             raise ValueError("--reference needs --reference-python (the Python that runs the reference)")
     return python
+
+
+reference_python_of = reference_python
 
 
 def bench_cyclegan(data: Path, steps: tuple[int, int] = (4, 12), reference: Path | None = None,
@@ -215,26 +225,37 @@ def bench_cyclegan(data: Path, steps: tuple[int, int] = (4, 12), reference: Path
     if not 0 < n1 < n2:
         raise ValueError(f"steps {steps}: expected two iteration counts, 0 < first < second")
     if reference is not None:
-        reference_python = _reference_python(reference, reference_python)
+        reference_python = reference_python_of(reference, reference_python)
     runs: dict[str, tuple[Measured, Measured]] = {}
     with tempfile.TemporaryDirectory(prefix="pixforge-bench-cyclegan-") as tmp:
         work = Path(tmp)
         if reference is not None and reference_python is not None:
-            runs["reference"] = (_reference(data, n1, work, reference, reference_python, reference_args or []),
-                                 _reference(data, n2, work, reference, reference_python, reference_args or []))
-        first, settings = _pixforge(data, n1, work, overrides or {})
-        second, _ = _pixforge(data, n2, work, overrides or {})
+            runs["reference"] = (run_reference(data, n1, work, reference, reference_python, reference_args or []),
+                                 run_reference(data, n2, work, reference, reference_python, reference_args or []))
+        first, settings = run_pixforge(data, n1, work, overrides or {})
+        second, _ = run_pixforge(data, n2, work, overrides or {})
         runs["pixforge"] = (first, second)
-    per_step = {mode: (b.process.wall_s - a.process.wall_s) / (n2 - n1) for mode, (a, b) in runs.items()}
-    base = per_step.get("reference")
-    rows = []
-    for mode, (a, b) in runs.items():
-        detail = f"pixforge train --config horse2zebra, no flags (resolved: {settings})" if mode == "pixforge" \
-            else "train.py --model cycle_gan, its defaults (fp32, 4 loader processes)"
-        rows.append(Row(bench="cyclegan", mode=mode, detail=detail, value=per_step[mode], unit="s/iteration",
-                        ratio=base / per_step[mode] if base is not None and base > 0 and per_step[mode] > 0 else None,
-                        extra={"CPU s/iteration": round((b.process.cpu_s - a.process.cpu_s) / (n2 - n1), 3),
-                               "peak RSS MB": round(max(a.process.peak_rss_mb, b.process.peak_rss_mb)),
-                               "peak tree MB": round(max(a.tree_mb, b.tree_mb)),
-                               f"wall s ({n1} / {n2} it)": f"{a.process.wall_s:.1f} / {b.process.wall_s:.1f}"}))
-    return rows
+    details = {"pixforge": f"pixforge train --config horse2zebra, no flags (resolved: {settings})",
+               "reference": "train.py --model cycle_gan, its defaults (fp32, 4 loader processes)"}
+    return [iteration_row("cyclegan", mode, details[mode], runs[mode], steps,
+                          runs.get("reference")) for mode in runs]
+
+
+def per_iteration(pair: tuple[Measured, Measured], steps: tuple[int, int]) -> float:
+    (a, b), (n1, n2) = pair, steps
+    return (b.process.wall_s - a.process.wall_s) / (n2 - n1)
+
+
+def iteration_row(bench: str, mode: str, detail: str, pair: tuple[Measured, Measured], steps: tuple[int, int],
+                  baseline: tuple[Measured, Measured] | None = None, **extra: Any) -> Row:
+    """One mode's row: s/iteration from the two runs, CPU s/iteration, peak memories, both wall times; the
+    ratio is ``baseline``'s s/iteration over this one's."""
+    (a, b), (n1, n2) = pair, steps
+    value = per_iteration(pair, steps)
+    base = per_iteration(baseline, steps) if baseline is not None else None
+    return Row(bench=bench, mode=mode, detail=detail, value=value, unit="s/iteration",
+               ratio=base / value if base is not None and base > 0 and value > 0 else None,
+               extra={**extra, "CPU s/iteration": round((b.process.cpu_s - a.process.cpu_s) / (n2 - n1), 3),
+                      "peak RSS MB": round(max(a.process.peak_rss_mb, b.process.peak_rss_mb)),
+                      "peak tree MB": round(max(a.tree_mb, b.tree_mb)),
+                      f"wall s ({n1} / {n2} it)": f"{a.process.wall_s:.1f} / {b.process.wall_s:.1f}"})

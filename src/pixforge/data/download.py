@@ -26,7 +26,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -412,9 +412,13 @@ def _open_tar(archive: Path) -> tarfile.TarFile:
 
 
 def extract_tar(archive: str | Path, folder: str | Path, max_total_bytes: int = MAX_EXTRACTED_BYTES, *,
-                overwrite: bool = False, unwrap_top_folder: bool = False) -> Path:
+                overwrite: bool = False, unwrap_top_folder: bool = False,
+                members: Collection[str] | None = None) -> Path:
     """As :func:`extract_zip` for a (compressed) tar; members are checked as they stream past (one pass over a
-    .tar.gz), and a refusal removes what was written, so ``folder`` still appears whole or not at all."""
+    .tar.gz), and a refusal removes what was written, so ``folder`` still appears whole or not at all.
+
+    ``members``: write only the files so named (``a/b.pth``), e.g. one model of an archive of several; every
+    member is still checked, so an archive with one unsafe member is refused whichever are asked for."""
     archive, folder = Path(archive), Path(folder)
     tf = _open_tar(archive)
 
@@ -433,7 +437,7 @@ def extract_tar(archive: str | Path, folder: str | Path, max_total_bytes: int = 
                 total += member.size
                 if total > max_total_bytes:
                     raise _too_big(archive, member.name, max_total_bytes)
-                if not parts:
+                if not parts or (members is not None and (member.isdir() or "/".join(parts) not in members)):
                     continue
                 target = staged.joinpath(*parts)
                 try:
