@@ -11,6 +11,7 @@ from PIL import Image
 
 from pixforge.config import ConfigError, config_from_dict, load_config
 from pixforge.data.unaligned import UnalignedDataset
+from pixforge.nn.init import init_weights
 from pixforge.nn.patch_nce import PatchProjector, patch_nce_loss, sample_patch_ids
 from pixforge.nn.registry import create_generator
 from pixforge.runtime.checkpoint import find_checkpoint, load_checkpoint, read_components
@@ -188,3 +189,14 @@ def test_translate_export_serve_and_pipeline_take_its_one_direction(cut_run, unp
     assert load_models([f"zebra={cut_run}"], device="cpu")["zebra"].translator.component == "G"
     pipe = Pipeline.from_dict({"stages": [{"name": "cut", "model": str(cut_run)}]}, device="cpu")
     assert np.asarray(pipe(np.zeros((32, 32, 3), np.uint8))).shape == (32, 32, 3)
+
+
+def test_a_zero_feature_vector_projects_to_zero_with_a_finite_gradient():
+    # A small G can output exactly 0 at a location (every ReLU before a bias-free conv off); the authors'
+    # pow(0.5) norm gives NaN gradients there, which stopped training on step 2.
+    heads = init_weights(PatchProjector([4], width=8), 0.02, "xavier")  # zero biases, as trained
+    feat = torch.zeros(1, 4, 2, 2, requires_grad=True)
+    q = heads([feat], [torch.arange(4)])
+    patch_nce_loss(q[0], torch.randn(4, 8), 1).sum().backward()
+    assert torch.equal(q[0], torch.zeros(4, 8)) and torch.isfinite(feat.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in heads.parameters())

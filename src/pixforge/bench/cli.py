@@ -76,6 +76,34 @@ def bench_cyclegan_command(
             "× reference" if reference else "× pixforge")
 
 
+@bench_app.command("cut")
+def bench_cut_command(
+    data: Annotated[Path | None, typer.Option(help="horse2zebra folder (default ../shared/datasets/horse2zebra).")]
+    = None,
+    steps: Annotated[str, typer.Option(help="Two iteration counts; s/iteration is their time difference.")] = "4,12",
+    modes: Annotated[str, typer.Option(help="Comma-separated: authors-cut, authors-fastcut, pixforge-cut, "
+                                            "pixforge-fastcut, pixforge-cyclegan.")]
+    = "authors-cut,authors-fastcut,pixforge-cut,pixforge-fastcut,pixforge-cyclegan",
+    reference: Annotated[Path | None, typer.Option(help="A contrastive-unpaired-translation checkout to run "
+                                                        "(benchmarks/setup_reference.sh --cut makes one).")] = None,
+    reference_python: Annotated[Path | None, typer.Option(help="The Python that runs it (default: the "
+                                                               "checkout's venv/bin/python).")] = None,
+    out: Path = Path("BENCHMARKS.md"),
+) -> None:
+    """CUT and FastCUT training, whole processes: pixforge's presets with no flags beside the authors' train.py
+    and pixforge's CycleGAN; s/iteration from two iteration counts, peak memory of the process and its tree."""
+    from pixforge.bench.cut import bench_cut
+    from pixforge.bench.cyclegan import cpu_model, parse_steps
+
+    counts = parse_steps(steps)
+    root = data or _shared() / "datasets" / "horse2zebra"
+    if not (root / "trainA").is_dir() or not (root / "trainB").is_dir():
+        raise ValueError(f"{root}: horse2zebra not found (pass --data DIR with trainA/ and trainB/)")
+    rows = bench_cut(root, counts, reference, reference_python, tuple(m.strip() for m in modes.split(",")))
+    _report(f"cut on {cpu_model()}: horse2zebra, anti-aliased resnet_9blocks ngf 64 + PatchGAN, 256², batch 1, "
+            f"s/iteration from {counts[0]} and {counts[1]} iterations, whole processes", rows, out, "× vs")
+
+
 @bench_app.command("translate")
 def bench_translate(
     data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,

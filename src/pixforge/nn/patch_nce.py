@@ -40,7 +40,9 @@ class PatchProjector(nn.Module):
         for i, (feat, ids) in enumerate(zip(features, patch_ids, strict=True)):
             sampled = feat.permute(0, 2, 3, 1).flatten(1, 2)[:, ids, :].flatten(0, 1)
             projected = getattr(self, f"mlp_{i}")(sampled)
-            norm = projected.pow(2).sum(1, keepdim=True).pow(0.5)
+            # The authors' x / (|x| + 1e-7), with a norm whose gradient at 0 is 0: their pow(0.5) gives NaN
+            # there, which a small G meets (a location where every ReLU before a bias-free conv is off).
+            norm = torch.linalg.vector_norm(projected, dim=1, keepdim=True)
             out.append(projected.div(norm + 1e-7))
         return out
 
