@@ -318,3 +318,27 @@ def tiny_judge(tmp_path_factory: pytest.TempPathFactory, palette_dataset: Path) 
     train_judge(palette_dataset, out, JudgeSettings(epochs=30, batch_size=4, crop=32, width=8, depth=2, lr=5e-3,
                                                     precision="fp32"))
     return out
+
+
+@pytest.fixture(scope="session")
+def shapes_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three classes of 28×28 grey shapes (bar, ring, square), 8 images each, one folder per class: data for
+    class-conditional models (layout ``classes``)."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("shapes")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:28, :28]
+    for name in ("bar", "ring", "square"):
+        (root / name).mkdir()
+        for i in range(8):
+            cy, cx = rng.integers(10, 18, 2)
+            if name == "bar":
+                img = (np.abs(xx - cx) < 3) & (np.abs(yy - 14) < 11)
+            elif name == "ring":
+                r = np.hypot(yy - cy, xx - cx)
+                img = (r > 5) & (r < 9)
+            else:
+                img = (np.abs(xx - cx) < 7) & (np.abs(yy - cy) < 7)
+            Image.fromarray((img * 255).astype(np.uint8)).save(root / name / f"{i}.png")
+    return root

@@ -97,4 +97,5 @@ def test_an_imported_run_cannot_be_resumed(pixforge, run_dir):
 def test_presets_are_listed(pixforge):
     assert pixforge("presets").stdout.split() == ["cityscapes_hd", "cityscapes_hd_local", "demo", "edges2shoes",
                                                  "facades", "facades_hd", "facades_labels", "facades_spade",
-                                                 "horse2zebra", "maps", "monet2photo", "summer2winter_yosemite"]
+                                                 "horse2zebra", "horse2zebra_cut", "horse2zebra_fastcut", "maps",
+                                                 "mnist_cgan", "monet2photo", "summer2winter_yosemite"]

@@ -35,8 +35,8 @@ def test_recipes_networks_and_steps_share_the_class():
     from pixforge.config import config_from_dict
 
     create_recipe(config_from_dict({"model": {"generator": "unet_32", "ngf": 4, "ndf": 4}}), torch.device("cpu"))
-    assert {"pix2pix", "pix2pixhd", "spade", "cyclegan"} <= set(RECIPES.names())
+    assert {"pix2pix", "pix2pixhd", "spade", "cyclegan", "cut", "cgan"} <= set(RECIPES.names())
     for registry in (RECIPES, GENERATORS, STEPS):
         assert isinstance(registry, Registry)
-    with pytest.raises(UnknownNameError, match="unknown model.kind 'cut'; known: cyclegan, pix2pix"):
-        create_recipe(config_from_dict({"model": {"kind": "cut"}}), torch.device("cpu"))
+    with pytest.raises(UnknownNameError, match="unknown model.kind 'stylegan'; known: cgan, cut, cyclegan, pix2pix"):
+        create_recipe(config_from_dict({"model": {"kind": "stylegan"}}), torch.device("cpu"))

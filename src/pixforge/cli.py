@@ -78,6 +78,59 @@ def train(
 
 
 @app.command()
+def sample(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Run directory or checkpoint of a cgan model.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the PNG samples.")],
+    label: Annotated[list[str] | None, typer.Option("--label", "-l", help="A class by name or index; repeat "
+                                                     "for several (default: every class).")] = None,
+    count: Annotated[int, typer.Option(min=1, help="Samples per label (seeds SEED..SEED+COUNT-1); with --grid "
+                                                    "the grid's rows.")] = 8,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    grid: Annotated[bool, typer.Option(help="One grid image instead: rows = seeds, columns = labels.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), fp32, bf16.")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace existing files in --out.")] = False,
+) -> None:
+    """Draw images of the asked classes from a class-conditional model: OUT/CLASS_SEED.png (or OUT/grid.png).
+
+    Sample SEED+i of every label shares one noise vector, so the same seed gives the same image of each
+    class. Written enlarged with nearest neighbour to at least 256 pixels a side (for the invisible mark),
+    filtered and marked like every output.
+    """
+    from pixforge.infer.sampler import Sampler
+    from pixforge.runtime.device import PRECISIONS, pick_device
+
+    _choice(precision, PRECISIONS, "--precision")
+    pick_device(device, option="--device")
+    sampler = Sampler.from_pretrained(model, device=device, precision=precision)
+    labels = label or sampler.class_names
+    indices = [sampler.label_index(x) for x in labels]  # every label checked before anything is written
+    names = [sampler.class_names[i] for i in indices]
+    if grid:
+        targets = [out / "grid.png"]
+    else:
+        targets = [out / f"{_safe_name(name)}_{seed + i}.png" for name in names for i in range(count)]
+    existing = [t for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]}: already exists ({len(existing)} of the {len(targets)} files); "
+                              f"pass --overwrite to replace them")
+    out.mkdir(parents=True, exist_ok=True)
+    if grid:
+        sampler.save(sampler.grid(indices, seeds=count, seed=seed), targets[0], overwrite=True)
+    else:
+        for n, index in enumerate(indices):
+            images = sampler.sample([index] * count, seed=seed)
+            for i, image in enumerate(images):
+                sampler.save(image, targets[n * count + i], overwrite=True)
+    typer.echo(f"wrote {len(targets)} image{'s' if len(targets) != 1 else ''} to {out}")
+
+
+def _safe_name(name: str) -> str:
+    """A class name as a file-name part (class folders may hold spaces or other characters)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "class"
+
+
+@app.command()
 def translate(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.")],
     model: Annotated[Path, typer.Option("--model", "-m", help="Run directory, checkpoint or .onnx file.")],
@@ -240,16 +293,22 @@ def export_onnx_command(
         PARITY_TOLERANCE,
         check_export_target,
         export_onnx,
+        is_class_conditional,
         max_abs_difference,
+        sampler_max_abs_difference,
     )
     from pixforge.infer.translator import Translator
 
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"--opset {opset}: the exporter supports opsets {MIN_OPSET} to {MAX_OPSET}")
     check_export_target(out, model, overwrite, suffix=".onnx")
-    translator = Translator.from_pretrained(model, direction, device="cpu", precision="fp32")
-    path = export_onnx(translator, out, opset=opset)
-    diff = max_abs_difference(translator, path)
+    if is_class_conditional(model):  # inputs label + z instead of an image
+        path = export_onnx(model, out, opset=opset)
+        diff = sampler_max_abs_difference(model, path)
+    else:
+        translator = Translator.from_pretrained(model, direction, device="cpu", precision="fp32")
+        path = export_onnx(translator, out, opset=opset)
+        diff = max_abs_difference(translator, path)
     if not diff <= PARITY_TOLERANCE:  # also catches NaN
         path.unlink(missing_ok=True)
         raise ValueError(f"{path}: ONNX Runtime output differs from PyTorch by {diff:.2e} "
@@ -444,6 +503,12 @@ def eval_command(
     from pixforge.eval.report import write_eval_page
 
     _refuse_replacing(out, json_out, overwrite)  # before the evaluation: a refused run costs no time
+    from pixforge.infer.export import is_class_conditional
+
+    if model.suffix not in (".onnx", ".yaml", ".yml") and ":" not in model.name and model.exists() \
+            and is_class_conditional(model):
+        _eval_class_conditional(model, data, judge, out, json_out, device, weights, learned)
+        return
     result, log = _run_eval(model, data, split, judge, weights, learned, max_items, device, layout)
     folder = out or Path("results") / result.model
     _refuse_replacing(folder, None, overwrite)
@@ -453,6 +518,37 @@ def eval_command(
         write_json_means(result, json_out)
     _print_metrics([result])
     typer.echo(f"{len(result.per_image)} images; report {page}; per image {folder / 'per_image.csv'}")
+
+
+def _eval_class_conditional(model: Path, data: Path, judge: Path | None, out: Path | None, json_out: Path | None,
+                            device: str, weights: Path | None, learned: bool) -> None:
+    """``eval`` of a class-conditional model: per-class accuracy (read by the classifier judge) and diversity."""
+    import json
+
+    from pixforge.atomic import write_text
+    from pixforge.eval.class_score import ClassifierJudge, score_class_conditional
+    from pixforge.infer.sampler import Sampler
+
+    if judge is None:
+        raise ValueError("--judge: a class-conditional model is scored by a classifier of its data; make one with "
+                         "pixforge judge train --kind classifier --data DATA --out JUDGE")
+    sampler = Sampler.from_pretrained(model, device=device)
+    scores = score_class_conditional(sampler, ClassifierJudge.load(judge), data, weights=weights, learned=learned)
+    folder = out or Path("results") / sampler.config.name
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(scores.to_dict(), indent=2) + "\n"
+    write_text(folder / "metrics.json", text)
+    if json_out is not None:
+        write_text(json_out, text)
+    typer.echo(f"{'class':<12} {'accuracy':>9} {'diversity':>10} {'real':>8} {'ratio':>6}")
+    for name, row in scores.per_class.items():
+        typer.echo(f"{name:<12} {row['accuracy']:>9.3f} {row['diversity']:>10.3f} "
+                   f"{row.get('real_diversity', float('nan')):>8.3f} {row.get('diversity_ratio', float('nan')):>6.2f}")
+    learned_text = "".join(f", {k.upper()} {v:.4g}" for k, v in scores.learned.items())
+    typer.echo(f"mean accuracy {scores.accuracy:.3f}, diversity ratio {scores.diversity_ratio:.2f}{learned_text} "
+               f"({scores.samples_per_class} samples per class); {folder / 'metrics.json'}")
+    for line in scores.skipped:
+        typer.echo(line)
 
 
 @app.command("compare")
@@ -528,20 +624,37 @@ def pipeline_run(
 
 @judge_app.command("train")
 def judge_train(
-    data: Annotated[Path, typer.Option(help="Paired dataset with train/ and val/ (photo | label map).")],
+    data: Annotated[Path, typer.Option(help="fcn: a paired dataset with train/ and val/ (photo | label map); "
+                                            "classifier: labelled images (class folders or MNIST IDX files).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for judge.safetensors and metrics.jsonl.")],
-    palette: Annotated[str, typer.Option(help="Palette the label maps are drawn in.")] = "facades",
-    label_side: Annotated[str, typer.Option(help="Which half holds the label map: A or B.")] = "B",
-    epochs: Annotated[int, typer.Option(min=1)] = 30,
-    batch_size: Annotated[int, typer.Option(min=1)] = 8,
-    crop: Annotated[int, typer.Option(min=32, help="Training crop size.")] = 128,
-    width: Annotated[int, typer.Option(min=4, help="Channels of the first level.")] = 16,
+    kind: Annotated[str, typer.Option(help="fcn (photo -> label map, for FCN-scores) or classifier (image -> "
+                                           "class, for class-conditional models).")] = "fcn",
+    palette: Annotated[str, typer.Option(help="fcn: palette the label maps are drawn in.")] = "facades",
+    label_side: Annotated[str, typer.Option(help="fcn: which half holds the label map: A or B.")] = "B",
+    epochs: Annotated[int | None, typer.Option(min=1, help="Default: 30 (fcn), 4 (classifier).")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Default: 8 (fcn), 64 (classifier).")] = None,
+    crop: Annotated[int, typer.Option(min=32, help="fcn: training crop size.")] = 128,
+    size: Annotated[int, typer.Option(min=8, help="classifier: image side it reads.")] = 28,
+    channels: Annotated[int, typer.Option(min=1, max=3, help="classifier: image channels.")] = 1,
+    width: Annotated[int | None, typer.Option(min=4, help="Channels of the first level (16 fcn, 32 "
+                                                          "classifier).")] = None,
     seed: int = 0,
     device: str = "auto",
 ) -> None:
-    """Train the judge on the train split; the epoch with the best val class IoU is kept."""
+    """Train a judge: the FCN judge keeps the epoch with the best val class IoU, the classifier the one with the
+    best accuracy on a held-out tenth of every class."""
+    _choice(kind, ("fcn", "classifier"), "--kind")
+    if kind == "classifier":
+        from pixforge.train.classifier_judge import ClassifierSettings, train_classifier
+
+        settings_c = ClassifierSettings(image_size=size, channels=channels, epochs=epochs or 4,
+                                        batch_size=batch_size or 64, width=width or 32, seed=seed, device=device)
+        found = train_classifier(data, out, settings_c)
+        typer.echo(f"judge {found.path} (epoch {found.epoch}): held-out accuracy {found.accuracy:.3f}")
+        return
     from pixforge.train.judge import JudgeSettings, train_judge
 
+    epochs, batch_size, width = epochs or 30, batch_size or 8, width or 16
     if label_side not in ("A", "B"):
         raise ValueError(f"--label-side: expected A or B, got {label_side!r}")
     settings = JudgeSettings(palette=palette, label_side=label_side, epochs=epochs,  # type: ignore[arg-type]

@@ -30,11 +30,13 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     root: Path | None = None
     """Dataset folder holding ``train/`` and ``val/`` (aligned A|B files or ``A/`` + ``B/`` folders)."""
-    layout: Literal["aligned", "folders", "pix2pixhd", "unaligned"] = "aligned"
+    layout: Literal["aligned", "folders", "pix2pixhd", "unaligned", "classes"] = "aligned"
     """``aligned``: one file holds A|B side by side (reference ``--dataset_mode aligned``); ``folders``: ``A/`` and
     ``B/``; ``pix2pixhd``: pix2pixHD's ``<split>_label/``, ``<split>_img/`` (+ ``<split>_inst/``), paired in
     sorted order as the reference pairs them; ``unaligned``: two unpaired domains ``<split>A/`` and ``<split>B/``
-    (``trainA/``, ``trainB/``, ``testA/``...) of any sizes, as the reference's ``--dataset_mode unaligned``."""
+    (``trainA/``, ``trainB/``, ``testA/``...) of any sizes, as the reference's ``--dataset_mode unaligned``;
+    ``classes``: labelled images for class-conditional generation, one folder per class (``<class>/*.png``) or
+    MNIST's IDX files (``data/classes.py``)."""
     serial_batches: bool = False
     """``unaligned``: pair A's i-th image with B's (i mod |B|)-th instead of a random B (reference
     ``--serial_batches``)."""
@@ -77,6 +79,8 @@ class DataConfig(_Section):
     """Keep decoded, resized images in memory instead of decoding JPEGs every step."""
     num_workers: int | None = Field(None, ge=0)
     """Data-loader processes; ``None`` sizes them to the cores (0 on a 2-core machine)."""
+    class_names: tuple[str, ...] | None = None
+    """Recorded by the trainer for layout ``classes``, not set by hand: the class of each label index."""
     source_size: tuple[int, int] | None = None
     """Recorded by the trainer, not set by hand: the median (height, width) of the training inputs before
     preprocessing. With ``preprocess``/``load_size`` it tells inference the scale the model learned at."""
@@ -116,7 +120,8 @@ class DataConfig(_Section):
 
 class ModelConfig(_Section):
     kind: str = "pix2pix"
-    """The training recipe (a registered name): ``pix2pix``, ``pix2pixhd``, ``spade``, ``cyclegan``, ``cut``. A kind's
+    """The training recipe (a registered name): ``pix2pix``, ``pix2pixhd``, ``spade``, ``cyclegan``, ``cut``,
+    ``cgan``. A kind's
     own defaults (``KIND_DEFAULTS``) apply to every field a config leaves out."""
     generator: str = "unet_256"
     """A registered generator name: ``unet_<size>``, ``resnet_6blocks``, ``resnet_9blocks``."""
@@ -168,6 +173,9 @@ class ModelConfig(_Section):
     """SPADE: train a style encoder (VAE) so a style image or a random z picks the look (paper's multimodal mode)."""
     z_dim: int = Field(256, gt=0)
     """SPADE with ``use_vae``: length of the style code z (paper: 256)."""
+    minibatch_std: bool = False
+    """``projection`` D: one more feature channel, the batch's standard deviation (Karras et al. 2018), so D sees
+    when a batch varies less than real data does (a generator that ignores its noise)."""
     cut_mode: Literal["cut", "fastcut"] = "cut"
     """``kind: cut``: ``cut`` (λ_NCE 1 with the identity NCE term, 200 + 200 epochs) or ``fastcut`` (λ_NCE 10,
     no identity term, flip equivariance, 150 + 50 epochs): the authors' two presets of the same model."""
@@ -299,6 +307,16 @@ KIND_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "loss": {"gan_mode": "lsgan", "lambda_nce": 1.0, "nce_idt": True},
         "train": {"pool_size": 0, "n_epochs": 200, "n_epochs_decay": 200},
     },
+    # Class-conditional GAN: DCGAN's G (Radford et al. 2016) with a label embedding, a projection D with
+    # spectral norm and the hinge loss (Miyato & Koyama 2018); SAGAN's two time-scale Adam, one D step per G step.
+    "cgan": {
+        "model": {"generator": "dcgan", "discriminator": "projection", "ngf": 64, "ndf": 64, "z_dim": 64,
+                  "spectral_norm": True, "minibatch_std": True, "dropout": False},
+        "data": {"layout": "classes", "val_split": None, "crop_size": 28, "load_size": 28, "input_nc": 1,
+                 "output_nc": 1, "flip": False},
+        "loss": {"gan_mode": "hinge"},
+        "train": {"batch_size": 64, "lr": 1e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9, "pool_size": 0},
+    },
     "cut.fastcut": {
         "loss": {"lambda_nce": 10.0, "nce_idt": False, "flip_equivariance": True},
         "train": {"n_epochs": 150, "n_epochs_decay": 50},
@@ -338,6 +356,13 @@ class Config(_Section):
             elif isinstance(given, dict):
                 filled[section] = {**values, **given}
         return filled
+
+    @model_validator(mode="after")
+    def _classes_go_with_cgan(self) -> Config:
+        if (self.model.kind == "cgan") != (self.data.layout == "classes"):
+            raise ValueError(f"model.kind {self.model.kind} with data.layout {self.data.layout}: class-conditional "
+                             "generation (kind cgan) reads layout 'classes', and only it does")
+        return self
 
     @model_validator(mode="after")
     def _nce_identity_needs_equal_channels(self) -> Config:

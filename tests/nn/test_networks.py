@@ -26,7 +26,7 @@ def test_unet_name_gives_log2_size_downsamplings(name, downs):
 def test_unknown_generator_names_the_known_ones():
     with pytest.raises(ValueError, match="unet_100: the size must be a power of two"):
         create_generator("unet_100")
-    with pytest.raises(KeyError, match="known: global, local, resnet_<n>blocks, spade, unet_<size>"):
+    with pytest.raises(KeyError, match="known: dcgan, global, local, resnet_<n>blocks, spade, unet_<size>"):
         create_generator("vgg")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import signal
 import struct
@@ -16,7 +17,7 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from pixforge.infer.translator import Translator
-from pixforge.provenance import watermark
+from pixforge.provenance import verify_file, watermark
 
 KEY = "s3cret-test-key"
 
@@ -152,7 +153,7 @@ def test_client_mistakes_in_the_url_and_headers_are_4xx_json(client):
 
 def test_models_lists_name_task_channels_trained_size_and_palette(client):
     models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
-    assert list(models) == ["labels", "photo", "labels-onnx"]
+    assert list(models) == ["labels", "photo", "labels-onnx", "digits"]
     labels = models["labels"]
     assert (labels["task"], labels["backend"], labels["input_channels"], labels["output_channels"],
             labels["trained_size"]) == ("labels-to-image", "pytorch", 3, 3, 64)
@@ -160,6 +161,32 @@ def test_models_lists_name_task_channels_trained_size_and_palette(client):
     assert labels["palette"]["classes"][:3] == ["background", "facade", "window"]
     assert models["photo"]["task"] == "image-to-image" and models["photo"]["palette"] is None
     assert models["labels-onnx"]["backend"] == "onnxruntime"
+
+
+def test_a_class_conditional_model_says_its_task_and_classes_and_generates_by_label_and_seed(client, tmp_path):
+    digits = {m["name"]: m for m in client.get("/v1/models").json()["models"]}["digits"]
+    assert (digits["task"], digits["class_names"], digits["z_dim"]) == ("class-to-image", ["zero", "one", "two"], 8)
+    one = client.post("/v1/generate/digits", json={"label": "one", "seed": 3})
+    assert one.status_code == 200 and one.headers["content-type"] == "image/png"
+    image = decode(one.content)
+    assert image.shape[:2] == (280, 280)  # 28 px, enlarged x10 for the invisible mark
+    written = tmp_path / "one.png"
+    written.write_bytes(one.content)
+    assert verify_file(written).marked
+    again = client.post("/v1/generate/digits", json={"label": 1, "seed": 3})
+    assert np.array_equal(decode(again.content), image), "a label by index, the same seed: the same image"
+    several = client.post("/v1/generate/digits", json={"label": "two", "count": 3, "seed": 3})
+    body = several.json()
+    assert several.status_code == 200 and body["seeds"] == [3, 4, 5] and len(body["images"]) == 3
+    first = base64.b64decode(body["images"][0].split(",", 1)[1])
+    assert body["images"][0].startswith("data:image/png;base64,") and decode(first).shape[:2] == (280, 280)
+    bad = client.post("/v1/generate/digits", json={"label": "banana"})
+    assert bad.status_code == 400 and "label 'banana'" in bad.json()["detail"]
+    assert "zero, one, two" in bad.json()["detail"]
+    assert client.post("/v1/generate/digits", json={"label": 0, "count": 99}).status_code == 400
+    assert client.post("/v1/translate/digits", content=png_bytes(label_map(28, 28))).status_code == 400
+    assert client.post("/v1/generate/photo", json={"label": 0}).status_code == 400
+    assert client.post("/v1/generate/nope", json={"label": 0}).status_code == 404
 
 
 def test_translate_answers_a_png_at_the_input_size_for_raw_and_multipart_bodies(client):

@@ -122,3 +122,35 @@ def test_drawing_on_the_page_translates_each_stroke(server, tmp_path, capsys, ch
         browser.close()
 
     assert problems == []
+
+
+@pytest.mark.slow
+def test_a_class_conditional_model_gets_a_class_picker_and_a_seed(server, tmp_path, chromium_options):
+    from playwright.sync_api import expect, sync_playwright
+
+    problems: list[str] = []
+    is_generation = lambda r: "/v1/generate/digits" in r.url  # noqa: E731
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(str(tmp_path / "profile"), **chromium_options)
+        page = browser.pages[0] if browser.pages else browser.new_page()
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        with page.expect_response(is_generation) as first:
+            page.goto(f"{server.url}/?model=digits")
+        assert first.value.status == 200
+        assert first.value.request.post_data_json == {"label": "zero", "seed": 0, "count": 1}
+        expect(page.locator("#board")).to_be_hidden()
+        expect(page.locator("#class")).to_be_visible()
+        expect(page.locator("#result")).to_have_attribute("src", re.compile("^blob:"), timeout=10_000)
+        with page.expect_response(is_generation) as picked:
+            page.locator("#class").select_option("two")
+        assert picked.value.request.post_data_json["label"] == "two"
+        with page.expect_response(is_generation) as reseeded:
+            page.get_by_role("button", name="New seed").click()
+        assert reseeded.value.request.post_data_json == {"label": "two", "seed": 1, "count": 1}
+        shown_image = shown(page)
+        assert shown_image.shape == (280, 280, 3)
+        with page.expect_response(lambda r: "/v1/translate/labels" in r.url):
+            page.locator("#model").select_option("labels")  # back to a translator: the canvas returns
+        expect(page.locator("#board")).to_be_visible()
+        browser.close()
+    assert problems == []

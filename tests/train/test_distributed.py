@@ -245,3 +245,20 @@ def test_cut_two_processes_of_batch_one_match_one_process_of_batch_two(tmp_path,
     for ours, theirs in zip(metrics(tmp_path / "ddp"), metrics(tmp_path / "one"), strict=True):
         for key in ("D_real", "D_fake", "G_GAN", "NCE"):
             assert ours[key] == pytest.approx(theirs[key], rel=1e-4), f"step {ours['step']}: {key}"
+
+
+@pytest.mark.slow
+def test_cgan_trains_in_two_processes_with_noise_of_its_own_per_rank(tmp_path, shapes_dataset):
+    # G's BatchNorm sees each rank's batch (SyncBatchNorm needs GPUs), so no one-process run matches; what DDP
+    # must give: every rank steps, gradients are averaged (one set of weights is saved), noise differs by rank.
+    cfg = {"name": "ddp_cgan", "model": {"kind": "cgan", "ngf": 8, "ndf": 8, "z_dim": 8},
+           "data": {"root": str(shapes_dataset), "num_workers": 0},
+           "train": {"batch_size": 4, "max_steps": 4, "checkpoint_every": 4, "log_every": 1, "sample_every": 1000}}
+    config = tmp_path / "cgan.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    run("train", "-c", str(config), "--out", str(tmp_path / "ddp"), procs=2)
+    _, state = final_state(tmp_path / "ddp", 4)
+    ranks = state["ranks"]
+    assert len(ranks) == 2 and not torch.equal(ranks[0]["torch"], ranks[1]["torch"])
+    assert all(torch.isfinite(v).all() for v in state["G"].values())
+    assert [r["step"] for r in metrics(tmp_path / "ddp")] == [1, 2, 3, 4]

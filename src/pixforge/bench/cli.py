@@ -104,6 +104,24 @@ def bench_cut_command(
             f"s/iteration from {counts[0]} and {counts[1]} iterations, whole processes", rows, out, "× vs")
 
 
+@bench_app.command("cgan")
+def bench_cgan_command(
+    data: Annotated[Path | None, typer.Option(help="MNIST folder (default ../shared/datasets/mnist).")] = None,
+    grid: Annotated[Path | None, typer.Option(help="Also write the grid of samples here (a PNG).")] = None,
+    out: Path = Path("BENCHMARKS.md"),
+) -> None:
+    """The mnist_cgan preset with no flags: training time, then per-class accuracy (a classifier of the same
+    digits reads 50 samples per class) and diversity against the real images'."""
+    from pixforge.bench.cgan import bench_cgan
+
+    root = data or _shared() / "datasets" / "mnist"
+    if not any(root.glob("*-images-idx3-ubyte*")) and not any(p.is_dir() for p in root.glob("*")):
+        raise ValueError(f"{root}: no MNIST IDX files or class folders (pass --data DIR)")
+    rows = bench_cgan(root, grid)
+    _report("cgan: mnist_cgan preset, 28² digits, whole training process, then 50 samples per class judged",
+            rows, out)
+
+
 @bench_app.command("translate")
 def bench_translate(
     data: Annotated[Path | None, typer.Option(help="facades folder (default ../shared/datasets/facades).")] = None,

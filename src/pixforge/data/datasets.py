@@ -46,7 +46,7 @@ from pixforge.data.transforms import (
     sample_params,
 )
 
-Layout = Literal["aligned", "folders", "pix2pixhd", "unaligned"]
+Layout = Literal["aligned", "folders", "pix2pixhd", "unaligned", "classes"]
 HD_FOLDERS = {"label": "_label", "image": "_img", "instance": "_inst"}
 """pix2pixHD's layout: ``<split>_label/``, ``<split>_img/`` and (optional) ``<split>_inst/`` beside each other."""
 _SHOW_UNMATCHED = 5

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from pixforge.config import DataConfig
+from pixforge.data.classes import ClassDataset
 from pixforge.data.datasets import DatasetError, PairedDataset, PairSource, _aligned_half, split_exists
 from pixforge.data.image_io import ImageError, convert_channels, probe_image, read_image, read_index_map, to_tensor
 from pixforge.data.labels import classes_from_colours, encode_label_map, label_classes, render_classes
@@ -116,7 +117,7 @@ class LabelMapDataset(PairedDataset):
         return size
 
 
-AnyDataset = PairedDataset | UnalignedDataset
+AnyDataset = PairedDataset | UnalignedDataset | ClassDataset
 
 
 def _pairs(cfg: DataConfig, split: str | None, train: bool, whole: bool) -> PairedDataset:
@@ -130,6 +131,7 @@ DATASETS: dict[str, Callable[[DataConfig, str | None, bool, bool], AnyDataset]] 
     "folders": _pairs,
     "pix2pixhd": _pairs,
     "unaligned": UnalignedDataset,
+    "classes": ClassDataset,
 }
 """The dataset class for each ``data.layout``."""
 

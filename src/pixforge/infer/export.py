@@ -26,6 +26,8 @@ from pixforge.config import Config
 from pixforge.infer.onnx_generator import (
     FORMAT,
     INPUT,
+    LABEL,
+    NOISE,
     OUTPUT,
     VERSION,
     OnnxGenerator,
@@ -63,6 +65,8 @@ def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 1
     """
     translator = source
     if not isinstance(translator, Translator):
+        if is_class_conditional(translator):
+            return export_sampler_onnx(translator, out, opset)
         translator = Translator.from_pretrained(translator, device="cpu", direction=direction)
     if isinstance(translator.generator, OnnxGenerator):
         raise OnnxModelError(f"{translator.generator.path}: already an ONNX model; export its checkpoint")
@@ -115,6 +119,52 @@ def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 1
     onnx.checker.check_model(model)
     write_bytes(out, model.SerializeToString())
     return out
+
+
+def export_sampler_onnx(source: str | Path, out: str | Path, opset: int = 17) -> Path:
+    """A class-conditional generator as ONNX: inputs ``label`` (int64, batch) and ``z`` (float, batch × z_dim),
+    output ``image`` (batch × C × H × W in [-1, 1]); the same metadata as a translator's export."""
+    loaded = load_generator(source)
+    generator = bake_parametrizations(copy.deepcopy(loaded.generator).eval()).to("cpu", torch.float32)
+    example = (torch.zeros(2, dtype=torch.long), torch.zeros(2, loaded.config.model.z_dim))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "You are using the legacy TorchScript-based ONNX export",
+                                DeprecationWarning)
+        warnings.filterwarnings("ignore", "The feature will be removed", DeprecationWarning, module=r"torch\.onnx")
+        torch.onnx.export(generator, example, buffer, dynamo=False, opset_version=opset,
+                          input_names=[LABEL, NOISE], output_names=[OUTPUT],
+                          dynamic_axes={LABEL: {0: "batch"}, NOISE: {0: "batch"}, OUTPUT: {0: "batch"}},
+                          do_constant_folding=True)
+    onnx = optional_import("onnx")
+    model = onnx.load_from_string(buffer.getvalue())
+    meta = {"format": FORMAT, "version": VERSION, "pixforge_version": __version__,
+            "config": json.dumps(loaded.config.to_dict()), "size_multiple": "1",
+            "generator_sha256": loaded.weights_hash, "component": loaded.name, "direction": ""}
+    del model.metadata_props[:]
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    model.doc_string = (f"pixforge class-conditional generator: label (batch,) int64 of "
+                        f"{len(loaded.config.data.class_names or ())} classes, z (batch, {loaded.config.model.z_dim}) "
+                        f"standard normal -> image (batch, {loaded.config.data.output_nc}, H, W) in [-1, 1]")
+    onnx.checker.check_model(model)
+    write_bytes(Path(out), model.SerializeToString())
+    return Path(out)
+
+
+def sampler_max_abs_difference(source: str | Path, onnx_path: str | Path, seed: int = 0) -> float:
+    """Largest |ONNX Runtime − PyTorch| over one sample of every class (PyTorch in fp32)."""
+    from pixforge.infer.sampler import Sampler
+
+    torch_sampler = Sampler.from_pretrained(source, device="cpu", precision="fp32")
+    onnx_sampler = Sampler.from_onnx(onnx_path)
+    labels = list(range(len(torch_sampler.class_names)))
+    return float((torch_sampler.sample(labels, seed) - onnx_sampler.sample(labels, seed)).abs().max())
+
+
+def is_class_conditional(source: str | Path) -> bool:
+    """Whether a run directory or checkpoint holds a class-conditional model (``pixforge sample``'s kind)."""
+    return read_checkpoint_config(find_checkpoint(source)).get("model", {}).get("kind") == "cgan"
 
 
 def max_abs_difference(translator: Translator, onnx_path: str | Path, batch: int = 1, seed: int = 0) -> float:

@@ -23,6 +23,8 @@ from pixforge.config import Config, config_from_dict
 FORMAT = "pixforge-onnx"
 VERSION = "1"
 INPUT, OUTPUT = "input", "output"
+LABEL, NOISE = "label", "z"
+"""A class-conditional export's inputs: class indices (batch,) and noise (batch, z_dim)."""
 
 
 class OnnxModelError(ValueError):
@@ -94,10 +96,14 @@ class OnnxGenerator(nn.Module):
         self.direction = meta.get("direction", "AtoB") or None
         self.training = False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
-        (y,) = self.session.run([OUTPUT], {INPUT: array})
-        return torch.from_numpy(y).to(x.device)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The image batch (translators), or class labels and noise (class-conditional models: inputs
+        ``label``, int64, and ``z``), as the export named them."""
+        names = [i.name for i in self.session.get_inputs()]
+        feed = {name: np.ascontiguousarray(t.detach().to("cpu", torch.int64 if name == LABEL else torch.float32)
+                                           .numpy()) for name, t in zip(names, inputs, strict=True)}
+        (y,) = self.session.run([OUTPUT], feed)
+        return torch.from_numpy(y).to(inputs[0].device)
 
     def to(self, *args: Any, **kwargs: Any) -> OnnxGenerator:
         return self

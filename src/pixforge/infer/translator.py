@@ -103,6 +103,9 @@ class Translator:
         ``direction`` picks the generator of a model that translates both ways (CycleGAN: ``AtoB`` is
         ``G_A``, ``BtoA`` is ``G_B``); default AtoB, or the model's only generator."""
         loaded = load_generator(path, direction=direction)
+        if loaded.config.model.kind == "cgan":
+            raise ValueError(f"{loaded.file}: a class-conditional model draws images from labels and noise; "
+                             f"use pixforge sample or Sampler.from_pretrained, not a translator")
         if loaded.config.model.features:  # pix2pixHD's clustered instance features, if clustered
             kwargs.setdefault("feature_clusters", FeatureClusters.beside(loaded.file))
         if loaded.config.model.use_vae:  # SPADE's style encoder, where the file keeps it

@@ -1,6 +1,6 @@
 """Networks and losses, created by name: ``create_generator("unet_256", ...)``."""
 
-from pixforge.nn import discriminators, hd, multiscale, resnet, spade, unet  # noqa: F401  (registers the networks)
+from pixforge.nn import cgan, discriminators, hd, multiscale, resnet, spade, unet  # noqa: F401  (registers the networks)
 from pixforge.nn.discriminators import PatchDiscriminator, PixelDiscriminator
 from pixforge.nn.feature_encoder import FeatureEncoder, instance_mean
 from pixforge.nn.hd import GlobalGenerator, LocalEnhancer

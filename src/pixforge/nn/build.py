@@ -25,7 +25,8 @@ def generator_input_nc(cfg: Config) -> int:
 
 
 def _offered(cfg: Config) -> dict[str, Any]:
-    return {**cfg.model.model_dump(), "n_layers": cfg.model.n_layers_d, "crop_size": cfg.data.crop_size}
+    return {**cfg.model.model_dump(), "n_layers": cfg.model.n_layers_d, "crop_size": cfg.data.crop_size,
+            "num_classes": len(cfg.data.class_names or ())}
 
 
 def build_generator(cfg: Config, init: bool = True, input_nc: int | None = None,

@@ -2,7 +2,8 @@
 
     app = create_app(load_models(["facades=runs/facades"]), ServeSettings(max_batch=8))
 
-Routes: ``POST /v1/translate/{model}``, ``GET /v1/models`` (both behind the API key when one is set),
+Routes: ``POST /v1/translate/{model}``, ``POST /v1/generate/{model}`` (class-conditional models: a label and
+a seed in, images out), ``GET /v1/models`` (both behind the API key when one is set),
 ``GET /healthz``, ``GET /metrics`` (Prometheus), ``GET /docs`` (OpenAPI, served without a CDN) and the page
 at ``/`` with its files under ``/static``. Errors are JSON ``{"detail": "..."}``: 4xx for a client's mistake
 (README, "Serving"), 422 when the safety filter refuses an output, 503 with Retry-After when a queue is full.
@@ -11,6 +12,7 @@ at ``/`` with its files under ``/static``. Errors are JSON ``{"detail": "..."}``
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,16 +21,19 @@ from typing import Annotated, Any
 
 import numpy as np
 import torch
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from pixforge.data.image_io import to_tensor
+from pixforge.data.image_io import from_tensor, to_tensor
+from pixforge.infer.sampler import LabelError
 from pixforge.infer.translator import Translator
 from pixforge.provenance import DEFAULT_SAFETY_FILTER
+from pixforge.provenance.save import enlarge, enlargement
 from pixforge.serve.batching import MicroBatcher, QueueFullError
 from pixforge.serve.encode import FORMATS, UnsafeOutputError, choose_format, encode_output
 from pixforge.serve.intake import decode_image, image_bytes, read_body
@@ -70,6 +75,22 @@ def _forward_to_pixels(translator: Translator) -> Callable[[torch.Tensor], torch
     return forward
 
 
+class GenerateRequest(BaseModel):
+    """``POST /v1/generate/{model}``'s JSON body."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: int | str
+    """A class name (``"7"``, ``"banana"``) or index."""
+    count: int = Field(1, ge=1)
+    seed: int = Field(0, ge=0, le=2**62)
+
+
+def _enlarged(image: torch.Tensor) -> np.ndarray:
+    """A sample as written anywhere else: pixels, enlarged to carry the invisible mark (``infer/sampler.py``)."""
+    array = from_tensor(image)
+    return enlarge(array, enlargement(*array.shape[:2]))
+
+
 def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = None, *,
                encode: Encoder = encode_output) -> FastAPI:
     """An app serving ``models``; ``encode`` turns an output array into the response bytes (provenance)."""
@@ -81,6 +102,8 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Batchers live as long as one run of the app (their threads and queue belong to its event loop).
         for name, model in models.items():
+            if model.translator is None:  # class-conditional: /v1/generate runs its sampler directly
+                continue
             batchers[name] = MicroBatcher(
                 _forward_to_pixels(model.translator), max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
                 max_queue=settings.max_queue, instances=settings.instances,
@@ -156,9 +179,12 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         served = models.get(model)
         if served is None:
             raise HTTPException(404, f"no model '{model}'; this server has: {', '.join(models)}")
+        translator = served.translator
+        if translator is None:
+            raise HTTPException(400, f"model '{model}' draws images from class labels, it translates none: "
+                                     f"POST /v1/generate/{model}")
         fmt = choose_format(request.headers.get("accept"), output_format)
         data = await image_bytes(request, await read_body(request, settings.max_body_bytes))
-        translator = served.translator
         array = await run_in_threadpool(decode_image, data, translator.input_nc, settings.max_pixels,
                                         served.palette_name, served.network_size)
         try:
@@ -172,6 +198,50 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
             raise HTTPException(422, f"the output was withheld: {err}") from None
         return Response(payload, media_type=FORMATS[fmt].media_type,
                         headers={"Cache-Control": "no-store", "X-Pixforge-Model": model})
+
+    @v1.post(
+        "/generate/{model}",
+        summary="Draw images of a class (class-conditional models)",
+        response_class=Response,
+        responses={200: {"content": {**{f.media_type: {} for f in FORMATS.values()}, "application/json": {}},
+                         "description": "One image (count 1), or JSON {images: [data URLs], seeds: [...]}"},
+                   **{s: r for s, r in _ERROR_RESPONSES.items() if s in (400, 404, 406, 422)}},
+    )
+    async def generate(model: str, request: GenerateRequest,
+                       output_format: Annotated[str | None, Query(alias="format", description="png, jpeg or "
+                                                                  "webp; overrides Accept")] = None,
+                       accept: Annotated[str | None, Header()] = None) -> Response:
+        """``label`` by class name or index, ``count`` images from seeds ``seed``..``seed + count − 1`` (the same
+        seed gives the same image). One image comes back as a file; several, or ``Accept: application/json``,
+        as JSON with data URLs. Every image is filtered and marked like the translations."""
+        served = models.get(model)
+        if served is None:
+            raise HTTPException(404, f"no model '{model}'; this server has: {', '.join(models)}")
+        sampler = served.sampler
+        if sampler is None:
+            raise HTTPException(400, f"model '{model}' translates images, it takes no class label: "
+                                     f"POST /v1/translate/{model}")
+        if request.count > settings.max_batch:
+            raise HTTPException(400, f"count {request.count}: at most {settings.max_batch} (the server's max_batch)")
+        wants_json = request.count > 1 or "application/json" in (accept or "")
+        fmt = choose_format(None if wants_json else accept, output_format)
+        try:
+            index = sampler.label_index(request.label)
+        except LabelError as err:
+            raise HTTPException(400, str(err).replace(f" of {sampler.source}", f" of model '{model}'")) from None
+        images = await run_in_threadpool(sampler.sample, [index] * request.count, request.seed)
+        try:
+            encoded = [await run_in_threadpool(encode, _enlarged(image), fmt, served) for image in images]
+        except UnsafeOutputError as err:
+            raise HTTPException(422, f"the output was withheld: {err}") from None
+        headers = {"Cache-Control": "no-store", "X-Pixforge-Model": model}
+        if not wants_json:
+            return Response(encoded[0], media_type=FORMATS[fmt].media_type, headers=headers)
+        media = FORMATS[fmt].media_type
+        body = {"model": model, "label": sampler.class_names[index], "seeds": list(range(request.seed,
+                request.seed + request.count)),
+                "images": [f"data:{media};base64,{base64.b64encode(b).decode()}" for b in encoded]}
+        return JSONResponse(body, headers=headers)
 
     app.include_router(v1)
 

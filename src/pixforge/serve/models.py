@@ -1,4 +1,5 @@
-"""The models a server holds: each a ``Translator`` (PyTorch or ONNX Runtime) under a URL-safe name."""
+"""The models a server holds: each a ``Translator`` (PyTorch or ONNX Runtime), or a ``Sampler`` for a
+class-conditional model, under a URL-safe name."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 
 from pixforge.data.palette import get_palette
 from pixforge.infer.load import is_onnx, load_translator, split_direction
+from pixforge.infer.sampler import Sampler
 from pixforge.infer.translator import Translator
 from pixforge.runtime.device import check_precision, pick_device
 from pixforge.runtime.scale import inference_size
@@ -21,19 +23,34 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 @dataclass
 class ServedModel:
     name: str
-    translator: Translator
+    translator: Translator | None
+    """The translator of an image-to-image model; ``None`` for a class-conditional one (``sampler``)."""
     backend: str
     """``pytorch`` or ``onnxruntime``."""
     source: Path
+    sampler: Sampler | None = None
+    """A class-conditional model (``POST /v1/generate/NAME``): labels and a seed in, images out."""
+
+    @property
+    def model_hash(self) -> str:
+        return self.sampler.model_hash if self.sampler is not None else self._translator.model_hash
+
+    @property
+    def _translator(self) -> Translator:
+        if self.translator is None:
+            raise ValueError(f"model '{self.name}' generates from class labels: POST /v1/generate/{self.name}")
+        return self.translator
 
     @property
     def palette_name(self) -> str | None:
         """The palette of the input label map, for models that translate label maps (facades)."""
-        return self.translator.config.data.input_palette
+        return None if self.translator is None else self.translator.config.data.input_palette
 
     @property
     def task(self) -> str:
-        data = self.translator.config.data
+        if self.sampler is not None:
+            return "class-to-image"
+        data = self._translator.config.data
         if data.input_palette:
             return "labels-to-image"
         return "image-to-labels" if data.output_palette else "image-to-image"
@@ -41,26 +58,33 @@ class ServedModel:
     def network_size(self, height: int, width: int) -> tuple[int, int]:
         """The size the generator runs an HxW input at: rescaled to its trained scale where that matters
         (``runtime.scale``), then padded to its size multiple."""
-        t = self.translator
+        t = self._translator
         h, w = inference_size(height, width, t.config.data, t.scale, t.size_multiple)
         m = t.size_multiple
         return -(-h // m) * m, -(-w // m) * m
 
     def info(self, max_batch: int) -> dict[str, Any]:
         """What ``GET /v1/models`` says about the model (and what the drawing page needs)."""
-        config = self.translator.config
+        if self.sampler is not None:
+            config = self.sampler.config
+            return {"name": self.name, "task": self.task, "backend": self.backend,
+                    "generator": config.model.generator, "component": "G", "direction": None,
+                    "class_names": self.sampler.class_names, "z_dim": self.sampler.z_dim,
+                    "output_channels": config.data.output_nc, "trained_size": config.data.crop_size,
+                    "model_hash": self.sampler.model_hash, "max_batch": max_batch}
+        config = self._translator.config
         return {
             "name": self.name,
             "task": self.task,
             "backend": self.backend,
             "generator": config.model.generator,
-            "component": self.translator.component,
-            "direction": self.translator.direction,
+            "component": self._translator.component,
+            "direction": self._translator.direction,
             "input_channels": config.data.input_nc,
             "output_channels": config.data.output_nc,
             "trained_size": config.data.crop_size,
-            "size_multiple": self.translator.size_multiple,
-            "model_hash": self.translator.model_hash,
+            "size_multiple": self._translator.size_multiple,
+            "model_hash": self._translator.model_hash,
             "palette": get_palette(self.palette_name).to_dict() if self.palette_name else None,
             "max_batch": max_batch,
         }
@@ -89,6 +113,18 @@ def load_model(name: str, path: str | Path, device: str = "auto", precision: str
     model stops the server at start-up and the first request pays no warm-up.
     """
     path = Path(path)
+    if _class_conditional(path):
+        if direction is not None:
+            raise ValueError(f"--model {name}={path}:{direction}: a class-conditional model has no direction")
+        if is_onnx(path):
+            sampler = Sampler.from_onnx(path)
+        else:
+            chosen = pick_device(device, option="--device")
+            check_precision(precision, chosen, option="--precision")
+            sampler = Sampler.from_pretrained(path, device=chosen, precision=precision)
+        sampler.sample([0])  # a broken model stops start-up; the first request pays no warm-up
+        return ServedModel(name=name, translator=None, backend="onnxruntime" if is_onnx(path) else "pytorch",
+                           source=path, sampler=sampler)
     if is_onnx(path):
         translator = load_translator(path, direction, intra_op_num_threads=threads)
         backend = "onnxruntime"
@@ -108,6 +144,16 @@ def load_model(name: str, path: str | Path, device: str = "auto", precision: str
     side = max(translator.config.data.crop_size, translator.size_multiple)
     translator.forward(torch.zeros(1, translator.input_nc, side, side))
     return model
+
+
+def _class_conditional(path: Path) -> bool:
+    if is_onnx(path):
+        from pixforge.infer.onnx_generator import read_onnx_config
+
+        return read_onnx_config(path).model.kind == "cgan"
+    from pixforge.infer.export import is_class_conditional
+
+    return is_class_conditional(path)
 
 
 def load_models(args: list[str], device: str = "auto", precision: str = "auto",

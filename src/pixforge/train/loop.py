@@ -186,7 +186,8 @@ def _resolved(cfg: Config, device: torch.device, dataset: Any) -> Config:
     channels_last = resolve_channels_last(cfg.train.channels_last, precision, device)
     return cfg.model_copy(update={
         "train": cfg.train.model_copy(update={"precision": precision, "channels_last": channels_last}),
-        "data": cfg.data.model_copy(update={"source_size": dataset.source_size()}),
+        "data": cfg.data.model_copy(update={"source_size": dataset.source_size(),
+                                            "class_names": _class_names(dataset)}),
     })
 
 
@@ -247,6 +248,12 @@ def _loader(dataset: Any, batches: Any, cfg: Config, device: torch.device) -> Da
     # resumed mid-epoch would draw it at a different step than an uninterrupted run (breaking exactness).
     return DataLoader(dataset, batch_sampler=list(batches), num_workers=workers,
                       pin_memory=device.type == "cuda", generator=torch.Generator())
+
+
+def _class_names(dataset: Any) -> tuple[str, ...] | None:
+    """The classes of a class-labelled dataset (layout ``classes``), recorded for the model; None for others."""
+    names = getattr(dataset, "class_names", None)
+    return tuple(names) if names else None
 
 
 def _record(step: int, epoch: int, running: dict[str, torch.Tensor], steps: int, seconds: float,

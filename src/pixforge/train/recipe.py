@@ -190,6 +190,6 @@ def register_recipe(name: str) -> Callable[[Any], Any]:
 
 
 def create_recipe(cfg: Config, device: torch.device) -> Recipe:
-    from pixforge.train import cut, cyclegan, hd, pix2pix  # noqa: F401  (each registers its recipes)
+    from pixforge.train import cgan, cut, cyclegan, hd, pix2pix  # noqa: F401  (each registers its recipes)
 
     return RECIPES.get(cfg.model.kind)(cfg, device)

@@ -1,7 +1,7 @@
 // The page: wires the drawing board (board.js) to a backend that translates (backend.js).
 //
 // Choose a model; label-map models are drawn with their palette, image models with a few sketch colours or
-// an uploaded picture. A moment after each stroke the drawing is translated; one request runs at a time and
+// an uploaded picture, and class-conditional models get a class picker and a seed instead of a canvas. A moment after each stroke the drawing is translated; one request runs at a time and
 // the newest drawing always gets translated last.
 
 import { AuthError, ServerBackend } from "./backend.js";
@@ -37,7 +37,9 @@ async function translateNow() {
   pending.again = false;
   const name = model.name;
   try {
-    const { blob, milliseconds } = await backend.translate(name, await board.toBlob());
+    const { blob, milliseconds } = model.class_names
+      ? await backend.generate(name, $("class").value, Number($("seed").value) || 0)
+      : await backend.translate(name, await board.toBlob());
     showResult(blob, name);
     setStatus(`${name}: ${Math.round(milliseconds)} ms`);
   } catch (error) {
@@ -84,6 +86,15 @@ async function start() {
 
 function useModel(name) {
   model = models.find((m) => m.name === name);
+  const generates = Boolean(model.class_names); // class-conditional: a class and a seed instead of a canvas
+  $("generate").hidden = !generates;
+  $("drawing").hidden = generates;
+  if (generates) {
+    $("task").textContent = `${model.task}, ${model.class_names.length} classes, ${model.backend}`;
+    $("class").replaceChildren(...model.class_names.map((c) => new Option(c, c)));
+    translateSoon();
+    return;
+  }
   const size = model.trained_size;
   const palette = model.palette;
   $("task").textContent = `${model.task}, ${size}×${size}, ${model.backend}`;
@@ -191,6 +202,12 @@ board.onChange = () => {
   translateSoon();
 };
 $("model").addEventListener("change", (e) => useModel(e.target.value));
+$("class").addEventListener("change", () => translateSoon());
+$("seed").addEventListener("input", () => translateSoon());
+$("new-seed").addEventListener("click", () => {
+  $("seed").value = String(Number($("seed").value || 0) + 1);
+  translateSoon();
+});
 $("tools").addEventListener("click", (e) => {
   const button = e.target.closest("button");
   if (button) chooseTool(button.dataset.tool);

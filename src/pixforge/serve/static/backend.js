@@ -1,8 +1,9 @@
 // How the page gets a translation: the only module that knows where models run.
 //
-// A backend has two methods, and the page uses nothing else:
-//   models()                 -> [{name, task, input_channels, trained_size, palette, ...}]
-//   translate(name, pngBlob) -> {blob, milliseconds}
+// A backend has three methods, and the page uses nothing else:
+//   models()                     -> [{name, task, input_channels, trained_size, palette, class_names, ...}]
+//   translate(name, pngBlob)     -> {blob, milliseconds}
+//   generate(name, label, seed)  -> {blob, milliseconds}    (class-conditional models: task "class-to-image")
 // ServerBackend asks this server's HTTP API. A backend that runs the ONNX export in the browser (ONNX Runtime
 // Web) can take its place without touching the drawing code.
 
@@ -29,6 +30,17 @@ export class ServerBackend {
       method: "POST",
       headers: this.headers({ "Content-Type": blob.type || "application/octet-stream", Accept: "image/png" }),
       body: await blob.arrayBuffer(), // bytes rather than a Blob: DevTools (and the browser test) see the body
+    });
+    await failOnError(response);
+    return { blob: await response.blob(), milliseconds: performance.now() - started };
+  }
+
+  async generate(name, label, seed) {
+    const started = performance.now();
+    const response = await fetch(`/v1/generate/${encodeURIComponent(name)}`, {
+      method: "POST",
+      headers: this.headers({ "Content-Type": "application/json", Accept: "image/png" }),
+      body: JSON.stringify({ label, seed, count: 1 }),
     });
     await failOnError(response);
     return { blob: await response.blob(), milliseconds: performance.now() - started };
