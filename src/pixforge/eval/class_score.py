@@ -19,9 +19,9 @@ import torch
 
 from pixforge.config import DataConfig
 from pixforge.data.classes import ClassDataset
+from pixforge.eval.fcn_score import load_judge_file
 from pixforge.infer.sampler import Sampler
 from pixforge.nn.classifier import CLASSIFIER_FILE, CLASSIFIER_KIND, ImageClassifier
-from pixforge.runtime.checkpoint import CheckpointError, load_checkpoint
 
 
 @dataclass
@@ -34,15 +34,8 @@ class ClassifierJudge:
     @classmethod
     def load(cls, path: str | Path) -> ClassifierJudge:
         """A classifier ``judge.safetensors``, or the folder ``pixforge judge train --kind classifier`` wrote."""
-        path = Path(path)
-        file = path / CLASSIFIER_FILE if path.is_dir() else path
-        if not file.is_file():
-            raise CheckpointError(f"{path}: no judge found (expected {CLASSIFIER_FILE}; make one with "
-                                  f"'pixforge judge train --kind classifier')")
-        config, state = load_checkpoint(file)
-        if config.get("kind") != CLASSIFIER_KIND:
-            raise CheckpointError(f"{file}: not a classifier judge (a checkpoint of kind "
-                                  f"'{config.get('kind', 'generator')}'); make one with --kind classifier")
+        file, config, state = load_judge_file(path, CLASSIFIER_FILE, CLASSIFIER_KIND,
+                                              "pixforge judge train --kind classifier")
         net = ImageClassifier(**config["network"])
         net.load_state_dict(state["judge"])
         return cls(net.eval(), list(config["class_names"]), int(config["image_size"]), {**config, "path": str(file)})

@@ -25,6 +25,20 @@ from pixforge.nn.segmentation import (
 from pixforge.runtime.checkpoint import CheckpointError, load_checkpoint
 
 
+def load_judge_file(path: str | Path, file_name: str, kind: str, make_with: str
+                    ) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """A judge's ``file_name`` (or the folder holding it) of checkpoint ``kind`` -> (file, config, state); one-line
+    errors say what was found instead and how to make one."""
+    path = Path(path)
+    file = path / file_name if path.is_dir() else path
+    if not file.is_file():
+        raise CheckpointError(f"{path}: no judge found (expected {file_name}; make one with '{make_with}')")
+    config, state = load_checkpoint(file)
+    if config.get("kind") != kind:
+        raise CheckpointError(f"{file}: not a judge of this kind (a pixforge checkpoint of kind "
+                              f"'{config.get('kind', 'generator')}'); make one with '{make_with}'")
+    return file, config, state
+
 class Judge:
     def __init__(self, net: SegmentationUNet, palette: Palette, label_side: str, meta: dict[str, Any]) -> None:
         self.net = net.eval()
@@ -40,15 +54,7 @@ class Judge:
     @classmethod
     def load(cls, path: str | Path) -> Judge:
         """A ``judge.safetensors`` file, or the folder ``pixforge judge train --out`` wrote it to."""
-        path = Path(path)
-        file = path / JUDGE_FILE if path.is_dir() else path
-        if not file.is_file():
-            raise CheckpointError(f"{path}: no judge found (expected {JUDGE_FILE}; make one with "
-                                  f"'pixforge judge train')")
-        config, state = load_checkpoint(file)
-        if config.get("kind") != JUDGE_KIND:
-            raise CheckpointError(f"{file}: not a judge (a pixforge checkpoint of kind "
-                                  f"'{config.get('kind', 'generator')}')")
+        file, config, state = load_judge_file(path, JUDGE_FILE, JUDGE_KIND, "pixforge judge train")
         net = SegmentationUNet(**config["network"])
         net.load_state_dict(state["judge"])
         return cls(net, get_palette(config["palette"]), config["label_side"], {**config, "path": str(file)})

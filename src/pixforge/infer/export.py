@@ -98,24 +98,24 @@ def export_onnx(source: str | Path | Translator, out: str | Path, opset: int = 1
         torch.onnx.export(generator, (example,), buffer, dynamo=False, opset_version=opset,
                           input_names=[INPUT], output_names=[OUTPUT],
                           dynamic_axes={INPUT: axes, OUTPUT: axes}, do_constant_folding=True)
+    doc = (f"pixforge generator {translator.config.model.generator}: input (batch, {translator.input_nc}, height, "
+           f"width) in [-1, 1], height and width multiples of {multiple}")
+    return _write_export(buffer.getvalue(), out, translator.config, multiple, translator.model_hash,
+                         translator.component, translator.direction, doc)
+
+
+def _write_export(graph: bytes, out: Path, config: Config, multiple: int, model_hash: str, component: str,
+                  direction: str | None, doc: str) -> Path:
+    """The traced graph with pixforge's metadata (what makes the file self-describing), checked, written."""
     onnx = optional_import("onnx")
-    model = onnx.load_from_string(buffer.getvalue())
-    meta = {
-        "format": FORMAT,
-        "version": VERSION,
-        "pixforge_version": __version__,
-        "config": json.dumps(translator.config.to_dict()),
-        "size_multiple": str(multiple),
-        "generator_sha256": translator.model_hash,
-        "component": translator.component,
-        "direction": translator.direction or "",
-    }
+    model = onnx.load_from_string(graph)
+    meta = {"format": FORMAT, "version": VERSION, "pixforge_version": __version__,
+            "config": json.dumps(config.to_dict()), "size_multiple": str(multiple), "generator_sha256": model_hash,
+            "component": component, "direction": direction or ""}
     del model.metadata_props[:]
     for key, value in meta.items():
         model.metadata_props.add(key=key, value=value)
-    model.doc_string = (f"pixforge generator {translator.config.model.generator}: input (batch, "
-                        f"{translator.input_nc}, height, width) in [-1, 1], height and width multiples of "
-                        f"{multiple}")
+    model.doc_string = doc
     onnx.checker.check_model(model)
     write_bytes(out, model.SerializeToString())
     return out
@@ -136,20 +136,11 @@ def export_sampler_onnx(source: str | Path, out: str | Path, opset: int = 17) ->
                           input_names=[LABEL, NOISE], output_names=[OUTPUT],
                           dynamic_axes={LABEL: {0: "batch"}, NOISE: {0: "batch"}, OUTPUT: {0: "batch"}},
                           do_constant_folding=True)
-    onnx = optional_import("onnx")
-    model = onnx.load_from_string(buffer.getvalue())
-    meta = {"format": FORMAT, "version": VERSION, "pixforge_version": __version__,
-            "config": json.dumps(loaded.config.to_dict()), "size_multiple": "1",
-            "generator_sha256": loaded.weights_hash, "component": loaded.name, "direction": ""}
-    del model.metadata_props[:]
-    for key, value in meta.items():
-        model.metadata_props.add(key=key, value=value)
-    model.doc_string = (f"pixforge class-conditional generator: label (batch,) int64 of "
-                        f"{len(loaded.config.data.class_names or ())} classes, z (batch, {loaded.config.model.z_dim}) "
-                        f"standard normal -> image (batch, {loaded.config.data.output_nc}, H, W) in [-1, 1]")
-    onnx.checker.check_model(model)
-    write_bytes(Path(out), model.SerializeToString())
-    return Path(out)
+    data = loaded.config.data
+    doc = (f"pixforge class-conditional generator: label (batch,) int64 of {len(data.class_names or ())} classes, "
+           f"z (batch, {loaded.config.model.z_dim}) standard normal -> image (batch, {data.output_nc}, H, W) "
+           f"in [-1, 1]")
+    return _write_export(buffer.getvalue(), Path(out), loaded.config, 1, loaded.weights_hash, loaded.name, None, doc)
 
 
 def sampler_max_abs_difference(source: str | Path, onnx_path: str | Path, seed: int = 0) -> float:
