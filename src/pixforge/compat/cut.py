@@ -19,6 +19,7 @@ from pixforge.compat.reference import (
     _load_pth,
     check_new_run_dir,
     imported_from,
+    is_run_of,
     load_reference_state,
     option_number,
     options_to_dict,
@@ -41,13 +42,7 @@ nce_idt, flip_equivariance and the epochs follow ``CUT_mode`` (``config.KIND_DEF
 
 def is_cut_folder(folder: str | Path) -> bool:
     """A folder with ``*_net_F.pth`` files or a ``train_opt.txt`` saying ``model: cut``."""
-    folder = Path(folder)
-    if any(folder.glob("*_net_F.pth")):
-        return True
-    try:
-        return (folder / OPTIONS_FILE).is_file() and read_train_opt(folder / OPTIONS_FILE).get("model") == "cut"
-    except ReferenceError:
-        return False
+    return is_run_of(folder, "*_net_F.pth", "cut")
 
 
 def config_from_cut_options(opt: dict[str, str], source: str = OPTIONS_FILE) -> Config:

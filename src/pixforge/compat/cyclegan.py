@@ -26,6 +26,7 @@ from pixforge.compat.reference import (
     _unet_prefix,
     check_new_run_dir,
     imported_from,
+    is_run_of,
     load_reference_state,
     option_number,
     options_to_dict,
@@ -48,13 +49,7 @@ _LAYER_WEIGHT = re.compile(r"^model\.(\d+)\.weight$")
 
 def is_cyclegan_folder(folder: str | Path) -> bool:
     """A folder with ``*_net_G_A.pth`` files or a ``train_opt.txt`` saying ``model: cycle_gan``."""
-    folder = Path(folder)
-    if any(folder.glob("*_net_G_A.pth")):
-        return True
-    try:
-        return (folder / OPTIONS_FILE).is_file() and read_train_opt(folder / OPTIONS_FILE).get("model") == "cycle_gan"
-    except ReferenceError:
-        return False
+    return is_run_of(folder, "*_net_G_A.pth", "cycle_gan")
 
 
 def config_from_cyclegan_options(opt: dict[str, str], source: str = OPTIONS_FILE) -> Config:

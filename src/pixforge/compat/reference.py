@@ -44,6 +44,18 @@ def read_train_opt(path: Path) -> dict[str, str]:
     return options
 
 
+def is_run_of(folder: str | Path, marker: str, model: str) -> bool:
+    """A reference run folder of ``model``: files matching ``marker`` (``*_net_G_A.pth``), or a ``train_opt.txt``
+    saying ``model: MODEL``."""
+    folder = Path(folder)
+    if any(folder.glob(marker)):
+        return True
+    try:
+        return (folder / "train_opt.txt").is_file() and read_train_opt(folder / "train_opt.txt").get("model") == model
+    except ReferenceError:
+        return False
+
+
 def option_number(opt: dict[str, str], key: str, default: str, kind: type = int,
                   source: str = "train_opt.txt") -> Any:
     """Option ``key`` as a number (``default`` when absent); a one-line error naming ``source`` otherwise."""
