@@ -116,7 +116,11 @@ class Sampler:
              safety: SafetyFilter | None = DEFAULT_SAFETY_FILTER) -> Path:
         """Write one sample (C×H×W tensor in [-1, 1] or H×W×C uint8), enlarged to carry the mark, filtered and
         marked as this model's output, atomically; an existing file is refused unless ``overwrite``."""
-        array = from_tensor(image) if isinstance(image, torch.Tensor) else image
-        array = enlarge(array, enlargement(*array.shape[:2]))
-        return save_generated(array, path, Provenance(self.model_hash, model_name=self.config.name),
+        return save_generated(self.pixels(image), path, Provenance(self.model_hash, model_name=self.config.name),
                               safety=safety, overwrite=overwrite)
+
+    @staticmethod
+    def pixels(image: torch.Tensor | np.ndarray) -> np.ndarray:
+        """A sample as it is written (here and by the server): H×W×C uint8, enlarged to carry the mark."""
+        array = from_tensor(image) if isinstance(image, torch.Tensor) else image
+        return enlarge(array, enlargement(*array.shape[:2]))

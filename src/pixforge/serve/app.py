@@ -29,11 +29,10 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from pixforge.data.image_io import from_tensor, to_tensor
+from pixforge.data.image_io import to_tensor
 from pixforge.infer.sampler import LabelError
 from pixforge.infer.translator import Translator
 from pixforge.provenance import DEFAULT_SAFETY_FILTER
-from pixforge.provenance.save import enlarge, enlargement
 from pixforge.serve.batching import MicroBatcher, QueueFullError
 from pixforge.serve.encode import FORMATS, UnsafeOutputError, choose_format, encode_output
 from pixforge.serve.intake import decode_image, image_bytes, read_body
@@ -85,12 +84,6 @@ class GenerateRequest(BaseModel):
     seed: int = Field(0, ge=0, le=2**62)
 
 
-def _enlarged(image: torch.Tensor) -> np.ndarray:
-    """A sample as written anywhere else: pixels, enlarged to carry the invisible mark (``infer/sampler.py``)."""
-    array = from_tensor(image)
-    return enlarge(array, enlargement(*array.shape[:2]))
-
-
 def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = None, *,
                encode: Encoder = encode_output) -> FastAPI:
     """An app serving ``models``; ``encode`` turns an output array into the response bytes (provenance)."""
@@ -136,6 +129,11 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         return JSONResponse({"detail": f"internal server error ({type(err).__name__}); see the server log"},
                             status_code=500)
 
+    def served_model(name: str) -> ServedModel:
+        if name not in models:
+            raise HTTPException(404, f"no model '{name}'; this server has: {', '.join(models)}")
+        return models[name]
+
     def require_key(request: Request) -> None:
         if settings.api_key is None:
             return
@@ -176,9 +174,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         """The image is the raw body (any Content-Type: the content is sniffed) or the file of a multipart
         form. PNG, JPEG, WebP, BMP and still GIF are read; the answer is PNG unless ``Accept`` or ``format``
         asks for JPEG or WebP."""
-        served = models.get(model)
-        if served is None:
-            raise HTTPException(404, f"no model '{model}'; this server has: {', '.join(models)}")
+        served = served_model(model)
         translator = served.translator
         if translator is None:
             raise HTTPException(400, f"model '{model}' draws images from class labels, it translates none: "
@@ -214,9 +210,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         """``label`` by class name or index, ``count`` images from seeds ``seed``..``seed + count − 1`` (the same
         seed gives the same image). One image comes back as a file; several, or ``Accept: application/json``,
         as JSON with data URLs. Every image is filtered and marked like the translations."""
-        served = models.get(model)
-        if served is None:
-            raise HTTPException(404, f"no model '{model}'; this server has: {', '.join(models)}")
+        served = served_model(model)
         sampler = served.sampler
         if sampler is None:
             raise HTTPException(400, f"model '{model}' translates images, it takes no class label: "
@@ -231,7 +225,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
             raise HTTPException(400, str(err).replace(f" of {sampler.source}", f" of model '{model}'")) from None
         images = await run_in_threadpool(sampler.sample, [index] * request.count, request.seed)
         try:
-            encoded = [await run_in_threadpool(encode, _enlarged(image), fmt, served) for image in images]
+            encoded = [await run_in_threadpool(encode, sampler.pixels(image), fmt, served) for image in images]
         except UnsafeOutputError as err:
             raise HTTPException(422, f"the output was withheld: {err}") from None
         headers = {"Cache-Control": "no-store", "X-Pixforge-Model": model}
